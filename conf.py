@@ -1,0 +1,33 @@
+# Sphinx configuration of the microgpt book. Build from the repository root:
+#   sphinx-build -W --keep-going -c . -b html book _build/html
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'book', '_ext'))
+
+project = 'microgpt'
+author = 'The microgpt book authors'
+copyright = '2026, ' + author
+
+extensions = ['myst_nb', 'sphinx_copybutton', 'tangle']
+
+root_doc = 'index'
+exclude_patterns = ['_build', '_ext', '_static', '**/.ipynb_checkpoints', '**/__pycache__']
+
+# MyST and execution: every chapter runs from scratch on every read
+myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence', 'deflist', 'attrs_inline']
+myst_heading_anchors = 3
+nb_execution_mode = 'force'
+nb_execution_raise_on_error = True   # a failing cell fails the build
+nb_execution_show_tb = True
+nb_execution_timeout = 1800          # seconds; the slowest cell trains the reference model
+nb_merge_streams = True
+
+html_theme = 'sphinx_book_theme'
+html_title = 'microgpt: a GPT from an empty file'
+html_static_path = ['book/_static']
+html_css_files = ['tangle.css']
+html_theme_options = {
+    'use_download_button': True,
+    'show_toc_level': 2,
+}
