@@ -22,6 +22,7 @@ nb_execution_raise_on_error = True   # a failing cell fails the build
 nb_execution_show_tb = True
 nb_execution_timeout = 1800          # seconds; the slowest cell trains the reference model
 nb_merge_streams = True
+nb_render_markdown_format = 'myst'  # tables and roles in Markdown outputs
 
 html_theme = 'sphinx_book_theme'
 html_title = 'microgpt: a GPT from an empty file'

@@ -1,0 +1,242 @@
+"""microgpt.data: finding, downloading (for real, from a local server) and reading the data set."""
+import hashlib
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+import microgpt
+from microgpt import data
+from microgpt.data import DataError
+
+GOOD_SHA = data.SHA256
+
+
+@pytest.fixture(scope='module')
+def server(names_txt):
+    """A web server on 127.0.0.1 with the good file, a corrupted copy and a failing route."""
+    good = names_txt.read_bytes()
+    assert hashlib.sha256(good).hexdigest() == GOOD_SHA
+    routes = {'/names.txt': good, '/corrupt.txt': good.replace(b'emma', b'emmy', 1)}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = routes.get(self.path)
+            if body is None:
+                self.send_error(500, 'the server had a bad day')
+                return
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def refused_url():
+    """An address on 127.0.0.1 where nothing listens: a port just handed out and closed again."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    return f'http://127.0.0.1:{port}/names.txt'
+
+
+def sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- download
+
+def test_download_writes_the_verified_file(server, tmp_path):
+    dest = tmp_path / 'deep' / 'er' / 'names.txt'
+    data.download(f'{server}/names.txt', dest, GOOD_SHA)
+    assert sha(dest) == GOOD_SHA
+    assert list(dest.parent.iterdir()) == [dest]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize('route', ['/corrupt.txt', '/error', None])
+def test_failed_download_leaves_nothing_and_says_so_in_one_line(server, tmp_path, route):
+    url = refused_url() if route is None else server + route
+    dest = tmp_path / 'names.txt'
+    with pytest.raises(DataError) as caught:
+        data.download(url, dest, GOOD_SHA)
+    message = str(caught.value)
+    assert '\n' not in message
+    assert url in message
+    assert str(dest) in message  # where to put the file by hand
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary file
+
+
+def test_failed_download_creates_no_folders(server, tmp_path):
+    with pytest.raises(DataError):
+        data.download(f'{server}/error', tmp_path / 'cache' / 'microgpt' / 'names.txt', GOOD_SHA)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_reasons_are_named(server, tmp_path):
+    reasons = {}
+    for name, url in [('corrupt', f'{server}/corrupt.txt'), ('error', f'{server}/error'),
+                      ('refused', refused_url())]:
+        with pytest.raises(DataError) as caught:
+            data.download(url, tmp_path / 'names.txt', GOOD_SHA)
+        reasons[name] = str(caught.value)
+    assert 'SHA-256' in reasons['corrupt']
+    assert '500' in reasons['error']
+    assert 'refused' in reasons['refused'].lower()
+
+
+def test_failed_download_keeps_an_existing_file(server, tmp_path):
+    dest = tmp_path / 'names.txt'
+    dest.write_text('old\n')
+    with pytest.raises(DataError):
+        data.download(f'{server}/corrupt.txt', dest, GOOD_SHA)
+    assert dest.read_text() == 'old\n'
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+# ---------------------------------------------------------------- where the file is found
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """Three existing files, one per source, and a default location that must not download."""
+    files = {}
+    for name in ('explicit', 'env', 'default'):
+        files[name] = tmp_path / name / 'names.txt'
+        files[name].parent.mkdir()
+        files[name].write_text(f'{name}\n')
+    monkeypatch.setattr(data, 'default_path', lambda: files['default'])
+    monkeypatch.setattr(data, 'URL', refused_url())
+    return files
+
+
+def test_explicit_path_wins(places, monkeypatch):
+    monkeypatch.setenv('MICROGPT_DATA', str(places['env']))
+    assert data.find(places['explicit']) == places['explicit']
+    assert data.find(str(places['explicit'])) == places['explicit']
+
+
+def test_environment_beats_default(places, monkeypatch):
+    monkeypatch.setenv('MICROGPT_DATA', str(places['env']))
+    assert data.find() == places['env']
+
+
+def test_default_when_nothing_is_named(places, monkeypatch):
+    monkeypatch.delenv('MICROGPT_DATA', raising=False)
+    assert data.find() == places['default']
+    monkeypatch.setenv('MICROGPT_DATA', '')  # set but empty counts as not set
+    assert data.find() == places['default']
+
+
+def test_missing_explicit_file_is_an_error_not_a_download(places, monkeypatch, tmp_path):
+    monkeypatch.setattr(data, 'download', lambda *a: pytest.fail('must not download'))
+    monkeypatch.delenv('MICROGPT_DATA', raising=False)
+    missing = tmp_path / 'nope.txt'
+    with pytest.raises(DataError, match='nope.txt'):
+        data.find(missing)
+    monkeypatch.setenv('MICROGPT_DATA', str(missing))
+    with pytest.raises(DataError, match='MICROGPT_DATA'):
+        data.find()
+    assert not missing.exists()
+
+
+def test_missing_default_is_downloaded(server, tmp_path, monkeypatch, names_txt):
+    monkeypatch.delenv('MICROGPT_DATA', raising=False)
+    default = tmp_path / 'cache' / 'microgpt' / 'names.txt'
+    monkeypatch.setattr(data, 'default_path', lambda: default)
+    monkeypatch.setattr(data, 'URL', f'{server}/names.txt')
+    assert data.find() == default
+    assert sha(default) == GOOD_SHA
+    assert data.load_docs() == data.read_docs(names_txt)
+
+
+def test_missing_default_that_cannot_be_downloaded(server, tmp_path, monkeypatch):
+    monkeypatch.delenv('MICROGPT_DATA', raising=False)
+    default = tmp_path / 'names.txt'
+    monkeypatch.setattr(data, 'default_path', lambda: default)
+    monkeypatch.setattr(data, 'URL', f'{server}/error')
+    with pytest.raises(DataError, match='MICROGPT_DATA'):
+        data.find()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """Pretend the package was imported from tmp_path/root/microgpt."""
+    root = tmp_path / 'root'
+    (root / 'microgpt').mkdir(parents=True)
+    monkeypatch.setattr(microgpt, '__file__', str(root / 'microgpt' / '__init__.py'))
+    return root
+
+
+def test_default_path_in_a_checkout(fake_package):
+    (fake_package / 'pyproject.toml').write_text('')
+    (fake_package / 'book').mkdir()
+    assert data.default_path() == fake_package.resolve() / 'data' / 'names.txt'
+
+
+def test_default_path_when_installed(fake_package, tmp_path, monkeypatch):
+    (fake_package / 'pyproject.toml').write_text('')  # a pyproject.toml alone is not a checkout
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
+    assert data.default_path() == tmp_path / 'xdg' / 'microgpt' / 'names.txt'
+    monkeypatch.delenv('XDG_CACHE_HOME')
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    assert data.default_path() == tmp_path / 'home' / '.cache' / 'microgpt' / 'names.txt'
+
+
+def test_this_checkout_keeps_the_data_in_data_folder():
+    root = Path(microgpt.__file__).resolve().parents[1]
+    if (root / 'pyproject.toml').is_file() and (root / 'book').is_dir():
+        assert data.default_path() == root / 'data' / 'names.txt'
+    else:
+        assert data.default_path().parts[-2:] == ('microgpt', 'names.txt')
+
+
+# ---------------------------------------------------------------- reading
+
+def test_lines_are_stripped_and_blank_lines_dropped(tmp_path):
+    path = tmp_path / 'docs.txt'
+    path.write_bytes(b'\n  emma \r\nolivia\n\n \t \nava\tx \n\n')
+    assert data.read_docs(path) == ['emma', 'olivia', 'ava\tx']
+
+
+@pytest.mark.parametrize('content, words', [
+    (None, 'cannot read'),
+    (b'', 'no documents'),
+    (b'\n  \n\t\r\n', 'no documents'),
+    (b'emma\nol\xffivia\n', 'line 2'),
+])
+def test_bad_files_are_one_line_data_errors(tmp_path, content, words):
+    path = tmp_path / 'docs.txt'
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as caught:
+        data.read_docs(path)
+    message = str(caught.value)
+    assert words in message and str(path) in message and '\n' not in message
+
+
+def test_invalid_utf8_names_the_byte(tmp_path):
+    path = tmp_path / 'latin1.txt'
+    path.write_bytes('emma\nzoë\n'.encode('latin-1'))
+    with pytest.raises(DataError, match='0xeb on line 2'):
+        data.read_docs(path)
+
+
+def test_load_docs_of_the_real_file(names_txt, monkeypatch):
+    docs = data.load_docs(names_txt)
+    assert len(docs) == 32033
+    assert docs[:3] == ['emma', 'olivia', 'ava']
+    assert all(doc == doc.strip() and doc for doc in docs)
+    monkeypatch.setenv('MICROGPT_DATA', str(names_txt))
+    assert data.load_docs() == docs
