@@ -2,7 +2,6 @@
 # Do not edit: change the chapter, then run `python book/_ext/tangle.py`.
 
 """Training: the loop, and checkpoints from which a run can continue exactly."""
-import gc
 import hashlib
 import json
 import math
@@ -38,20 +37,13 @@ def train(model, tokenizer, docs, optimizer, num_steps, start=0, stop=None, repo
 
     """
     last = None
-    collecting = gc.isenabled()
-    gc.disable()  # see below: the collector would scan each step's graph many times
-    try:
-        for s in range(start, num_steps if stop is None else stop):
-            loss = doc_loss(model, tokenizer.encode(docs[s % len(docs)]))
-            loss.backward()
-            optimizer.step(s, num_steps)
-            last = loss.data
-            if report is not None:
-                report(s, last)
-            gc.collect(0)  # once per step instead, over this step's objects only
-    finally:
-        if collecting:
-            gc.enable()
+    for s in range(start, num_steps if stop is None else stop):
+        loss = doc_loss(model, tokenizer.encode(docs[s % len(docs)]))
+        loss.backward()
+        optimizer.step(s, num_steps)
+        last = loss.data
+        if report is not None:
+            report(s, last)
     return last
 
 
