@@ -110,12 +110,17 @@ def test_gradient_of_every_parameter_matches_central_differences(names_txt):
     assert worst_rel < 1e-5, worst_rel
 
 
+FULL_OUTPUTS = {}  # engine -> standard output of its full reference run
+
+
 @pytest.mark.slow
-def test_full_reference_run(names_txt, head):
-    """python -m microgpt: 1000 steps and 20 samples, exactly the reference program's output."""
+@pytest.mark.parametrize('engine', ['fast', 'fused', 'scalar'])
+def test_full_reference_run(names_txt, head, engine):
+    """python -m microgpt: 1000 steps and 20 samples, exactly the reference program's output,
+    and every engine prints the same 1025 lines (the teaching engine takes minutes)."""
     env = {k: v for k, v in os.environ.items() if k != 'MICROGPT_DATA'}
-    done = subprocess.run([sys.executable, '-m', 'microgpt', '--data', str(names_txt)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    done = subprocess.run([sys.executable, '-m', 'microgpt', '--data', str(names_txt), '--engine', engine],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:23] == head
@@ -127,4 +132,7 @@ def test_full_reference_run(names_txt, head):
     samples = lines[1005:]
     assert [line[:11] for line in samples] == [f'sample {i:2d}: ' for i in range(1, 21)]
     assert [line[11:] for line in samples] == REFERENCE_SAMPLES
-    assert len(done.stderr.splitlines()) == 1 and 'Traceback' not in done.stderr
+    assert 'Traceback' not in done.stderr
+    for other, output in FULL_OUTPUTS.items():
+        assert done.stdout == output, f'--engine {engine} and --engine {other} print different runs'
+    FULL_OUTPUTS[engine] = done.stdout
