@@ -11,6 +11,7 @@ from operator import add
 
 import pytest
 
+import conftest
 from conftest import SHARED
 from microgpt import fast, fused
 from microgpt.adam import Adam
@@ -124,11 +125,7 @@ def test_topological_order_leaves_nothing_for_the_collector():
 @pytest.fixture(scope='module')
 def reference_start(names_txt):
     """The shuffled names, tokenizer, untrained model and random stream of the reference run."""
-    rng = random.Random(42)
-    docs = load_docs(names_txt)
-    rng.shuffle(docs)
-    tok = Tokenizer(docs)
-    return docs, tok, GPT(Config(vocab_size=tok.vocab_size), rng), rng
+    return conftest.reference_start(names_txt)
 
 
 def run_engine(name, reference_start, steps, num_steps=1000):

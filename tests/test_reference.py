@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, reference_start
 from microgpt.__main__ import run
 from microgpt.adam import Adam
 from microgpt.data import load_docs
@@ -36,15 +36,6 @@ def reference_file(name):
 def head():
     """The first 23 lines the reference program prints."""
     return reference_file('original-output-head.txt').read_text(encoding='utf-8').splitlines()
-
-
-def reference_start(names_txt):
-    """The shuffled names, tokenizer and untrained model of the reference run, and its stream."""
-    rng = random.Random(42)
-    docs = load_docs(names_txt)
-    rng.shuffle(docs)
-    tok = Tokenizer(docs)
-    return docs, tok, GPT(Config(vocab_size=tok.vocab_size), rng), rng
 
 
 def test_first_20_losses_match_the_reference(names_txt):
