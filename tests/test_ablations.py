@@ -183,6 +183,13 @@ def test_the_books_table_matches_a_rerun(docs):
     table = json.loads(TABLE.read_text())
     assert set(table) == set(A.ABLATIONS)
     assert all(sorted(by_seed) == [str(s) for s in A.SEEDS] for by_seed in table.values())
+    page = (ROOT / '_build' / 'html' / '14-ablations.html').read_text(encoding='utf-8')
+    for name, by_seed in table.items():  # the page shows the numbers of the file
+        for field in ('train_loss', 'held_out'):
+            xs = [r[field] for r in by_seed.values()]
+            shown = f'{A.mean(xs):.3f} ({min(xs):.3f}–{max(xs):.3f})'
+            assert f'<code class="docutils literal notranslate"><span class="pre">{name}</span></code>' in page
+            assert shown in page, (name, field, shown)
     for name, seed in (('block-8', 43), ('no-embed-norm', 44)):
         rerun = asdict(A.run(docs, A.ABLATIONS[name], seed))
         book = table[name][str(seed)]

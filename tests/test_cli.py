@@ -24,7 +24,7 @@ from microgpt.fast import ENGINES
 from microgpt.model import GPT, Config
 from microgpt.sample import sample
 from microgpt.tokenizer import Tokenizer
-from microgpt.train import VERSION, Checkpoint, load_checkpoint, save_checkpoint
+from microgpt.train import VERSION, Checkpoint, load_checkpoint
 
 ELEMENTS = ROOT / 'data' / 'elements.txt'
 SMALL = ['--n-embd', '8', '--n-head', '2', '--block-size', '8']        # fast to train

@@ -15,7 +15,6 @@ import conftest
 from conftest import SHARED
 from microgpt import fast, fused
 from microgpt.adam import Adam
-from microgpt.autograd import Value
 from microgpt.data import load_docs
 from microgpt.loss import doc_loss
 from microgpt.model import GPT, Config

@@ -2,7 +2,6 @@
 import gc
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -12,10 +11,7 @@ import pytest
 from conftest import ROOT, SHARED, reference_start
 from microgpt.__main__ import run
 from microgpt.adam import Adam
-from microgpt.data import load_docs
 from microgpt.loss import doc_loss
-from microgpt.model import GPT, Config
-from microgpt.tokenizer import Tokenizer
 from microgpt.train import train
 
 REFERENCE = SHARED / 'reference'
