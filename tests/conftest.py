@@ -23,6 +23,20 @@ def names_txt():
     return names_path()
 
 
+@pytest.fixture(scope='session')
+def docs(names_txt):
+    """The documents of the data set, in file order."""
+    from microgpt.data import load_docs
+    return load_docs(names_txt)
+
+
+@pytest.fixture(scope='session')
+def tok(docs):
+    """The tokenizer of the data set."""
+    from microgpt.tokenizer import Tokenizer
+    return Tokenizer(docs)
+
+
 def reference_start(names_txt):
     """The shuffled names, tokenizer, untrained model and random stream of the reference run."""
     import random

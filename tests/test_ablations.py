@@ -16,24 +16,12 @@ import pytest
 
 from conftest import ROOT, SHARED, reference_start
 from microgpt import ablations as A
-from microgpt.data import load_docs
 from microgpt.fast import float_weights
 from microgpt.loss import doc_loss as teaching_doc_loss
 from microgpt.model import GPT
-from microgpt.tokenizer import Tokenizer
 
 TABLE = ROOT / '_build' / 'ablations.json'
 SMALL = dict(n_embd=8, n_head=2, block_size=8)
-
-
-@pytest.fixture(scope='module')
-def docs(names_txt):
-    return load_docs(names_txt)
-
-
-@pytest.fixture(scope='module')
-def tok(docs):
-    return Tokenizer(docs)
 
 
 def flat(grads, w):

@@ -5,18 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgpt.data import load_docs
 from microgpt.tokenizer import Tokenizer, windows
-
-
-@pytest.fixture(scope='module')
-def docs(names_txt):
-    return load_docs(names_txt)
-
-
-@pytest.fixture(scope='module')
-def tok(docs):
-    return Tokenizer(docs)
 
 
 def test_vocabulary_of_the_real_data(tok):
