@@ -8,11 +8,12 @@ Checked on the Markdown sources, without building the book:
   existing file with a heading whose MyST anchor (``myst_heading_anchors`` in
   conf.py, GitHub-style slugs) is ``anchor``;
 - the entries are in alphabetical order, and no term is defined twice;
-- every ``{term}`` role in the chapters names a term of the glossary.
+- every ``{term}`` role in the chapters names a term of the glossary;
+- every entry is referred to with ``{term}`` from at least one book/*.md other
+  than glossary.md, so no definition is left that the chapters never point at.
 
-Which glossary terms no chapter refers to with ``{term}`` yet is reported, not
-failed: ``python tests/test_glossary.py`` prints the list (so does this test
-under ``pytest -rP``).
+``python tests/test_glossary.py`` prints the entries no chapter refers to yet,
+with the sections that define them, and exits with status 1 if there are any.
 """
 import re
 import sys
@@ -351,17 +352,19 @@ def test_every_term_role_names_a_glossary_term():
     assert not unknown, 'terms used with {term} but not in the glossary: ' + '; '.join(unknown)
 
 
-def test_report_terms_no_chapter_refers_to():
-    """Not a failure: the list of entries still waiting for a {term} in a chapter."""
+def unreferenced_report(missing):
+    """The list of entries no chapter refers to, one a line, with where each is defined."""
+    lines = [f'{len(missing)} of {len(ENTRIES)} glossary entries have no {{term}} reference in a chapter:']
+    lines += [f'  {" / ".join(terms)}: {places}' for terms, places in missing]
+    return '\n'.join(lines)
+
+
+def test_every_entry_is_referred_to_from_a_chapter():
     missing = unreferenced_terms()
-    print(f'{len(missing)} of {len(ENTRIES)} glossary entries have no {{term}} reference in a chapter:')
-    for terms, places in missing:
-        print(f'  {" / ".join(terms)}: {places}')
+    assert not missing, unreferenced_report(missing)
 
 
 if __name__ == '__main__':
     missing = unreferenced_terms()
-    print(f'{len(missing)} of {len(ENTRIES)} glossary entries have no {{term}} reference in a chapter:')
-    for terms, places in missing:
-        print(f'  {" / ".join(terms)}: {places}')
-    sys.exit(0)
+    print(unreferenced_report(missing))
+    sys.exit(1 if missing else 0)
