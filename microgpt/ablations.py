@@ -11,10 +11,11 @@ rounding: its gradients agree with the teaching engine's up to rounding.
 import argparse
 import json
 import math
+import multiprocessing
 import random
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from operator import mul
 
@@ -188,15 +189,16 @@ def backward(w, v, saved):
     return g
 
 
-def train(v, tokenizer, docs, w, report=None):
-    """Train the weights w for v.steps steps, step t on docs[t % len(docs)], with Adam
-    as in microgpt.adam; return the trained weights and the list of step losses."""
+def train(v, tokenizer, docs, w, stop=None, report=None):
+    """Train the weights w for steps 0 .. stop - 1 (default: all) of a v.steps-step run,
+    step t on docs[t % len(docs)], with Adam as in microgpt.adam; return the trained
+    weights and the list of step losses."""
     b1, b2, eps = 0.85, 0.99, 1e-8
     shapes = [(name, len(rows), len(rows[0])) for name, rows in w.items()]
     flat = [x for rows in w.values() for row in rows for x in row]
     m, s = [0.0] * len(flat), [0.0] * len(flat)
     losses = []
-    for t in range(v.steps):
+    for t in range(v.steps if stop is None else stop):
         loss, saved = doc_loss(w, v, tokenizer.encode(docs[t % len(docs)]))
         g = backward(w, v, saved)
         grad = [x for name, _, _ in shapes for row in g[name] for x in row]
@@ -279,8 +281,10 @@ def run_all(docs, variants=ABLATIONS, seeds=SEEDS, jobs=None):
     at once (default: one per CPU); a dict {name: {seed: Result}}, in the order given."""
     order = sorted(((docs, n, v, s) for n, v in variants.items() for s in seeds),
                    key=lambda job: -cost(job[2]))
-    with ProcessPoolExecutor(jobs) as pool:
-        done = {(n, s): r for n, s, r in pool.map(_one, order)}
+    # the workers ignore Ctrl-C, so that only this process reacts; leaving the block
+    # early (on Ctrl-C, say) stops them at once
+    with multiprocessing.Pool(jobs, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
+        done = {(n, s): r for n, s, r in pool.imap_unordered(_one, order)}
     return {n: {s: done[n, s] for s in seeds} for n in variants}
 
 
@@ -316,7 +320,11 @@ def main(argv=None):
               f'experiments hold out {HELD_OUT} and train on the rest', file=sys.stderr)
         return 1
     variants = {n: replace(ABLATIONS[n], steps=args.steps) for n in args.names or ABLATIONS}
-    results = run_all(docs, variants, args.seeds, args.jobs)
+    try:
+        results = run_all(docs, variants, args.seeds, args.jobs)
+    except KeyboardInterrupt:
+        print('microgpt.ablations: interrupted; nothing printed', file=sys.stderr)
+        return 130
     print(f'{"name":14} {"seed":>5} {"train":>7} {"held-out":>9} {"short":>7}')
     for name, by_seed in results.items():
         for seed, r in by_seed.items():

@@ -105,16 +105,15 @@ def test_changes_names_what_differs():
     assert [v.changes().count(',') for v in A.ABLATIONS.values()] == [0] * len(A.ABLATIONS)
 
 
-@pytest.mark.slow
 def test_reference_variant_is_the_reference_run(names_txt):
     """Seed 42 of the reference recipe trains like the reference run, up to rounding."""
     shuffled, tok, model, _ = reference_start(names_txt)
     steps = json.loads((SHARED / 'reference' / 'original-losses-first20.json').read_text())
     expected = [s['loss'] for s in steps]  # to 12 decimals
     losses = []
-    A.train(A.Variant(), tok, shuffled, float_weights(model),
-            report=lambda t, loss: losses.append(loss))
-    assert len(losses) == 1000
+    w, returned = A.train(A.Variant(), tok, shuffled, float_weights(model), stop=20,
+                          report=lambda t, loss: losses.append(loss))
+    assert returned == losses and len(losses) == 20
     assert max(abs(a - b) for a, b in zip(losses, expected)) < 1e-11
 
 
@@ -183,3 +182,17 @@ def test_the_books_table_matches_a_rerun(docs):
         book = table[name][str(seed)]
         for field in ('train_loss', 'held_out', 'held_out_short'):
             assert rerun[field] == book[field], (name, seed, field)
+
+
+def test_ctrl_c_stops_every_process_with_one_line(names_txt):
+    import signal
+    import time
+    p = subprocess.Popen([sys.executable, '-m', 'microgpt.ablations', '--jobs', '2',
+                          '--data', str(names_txt)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(3)  # the runs have started: the whole table takes minutes
+    assert p.poll() is None
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130
+    assert out == '' and err == 'microgpt.ablations: interrupted; nothing printed\n'
