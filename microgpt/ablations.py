@@ -8,15 +8,13 @@ the appendix and prints their numbers. The engine here works on plain floats lik
 microgpt.fast, but is written to be changed, not to match the teaching engine's
 rounding: its gradients agree with the teaching engine's up to rounding.
 """
-import argparse
-import json
 import math
 import multiprocessing
 import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from operator import mul
 
 from microgpt.data import DataError, load_docs
