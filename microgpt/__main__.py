@@ -23,7 +23,7 @@ def run(data=None, steps=1000, seed=42, stop_after=None, trainer=train, sampler=
     Standard output gets exactly the lines of the reference run; the time goes
     to standard error. stop_after (for tests) ends the run after that many steps
     of the steps-step schedule, before sampling. trainer and sampler are an
-    engine's functions, with the signatures of train and sample.
+    engine's functions, taking the arguments of train and sample.
     """
     rng = random.Random(seed)
     docs = load_docs(data)

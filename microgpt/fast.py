@@ -334,7 +334,7 @@ def sample(model, tokenizer, rng, temperature=0.5):
 
 
 class Engine(NamedTuple):
-    """A way to run the model: train and sample have the signatures and results of
+    """A way to run the model: train and sample take the arguments and give the results of
     microgpt.train.train and microgpt.sample.sample."""
     train: Callable
     sample: Callable

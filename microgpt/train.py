@@ -18,12 +18,14 @@ from microgpt.model import GPT, Config
 from microgpt.tokenizer import Tokenizer
 
 
-def train(model, tokenizer, docs, optimizer, num_steps, start=0, stop=None, report=None):
+def train(model, tokenizer, docs, optimizer, num_steps, start=0, stop=None, report=None,
+          loss_fn=doc_loss):
     """Run steps start .. stop - 1 (stop defaults to num_steps) of a num_steps-step run.
 
     Step s trains on document s mod len(docs), with the learning rate of step s of
     num_steps. After each step report(s, loss) is called, if given. Returns the
-    loss of the last step, or None if no step ran.
+    loss of the last step, or None if no step ran. loss_fn(model, tokens) is the
+    loss of one document as a Value (the fused engine passes its own).
 
     >>> docs = ['ab', 'ba']
     >>> tok = Tokenizer(docs)
@@ -38,7 +40,7 @@ def train(model, tokenizer, docs, optimizer, num_steps, start=0, stop=None, repo
     """
     last = None
     for s in range(start, num_steps if stop is None else stop):
-        loss = doc_loss(model, tokenizer.encode(docs[s % len(docs)]))
+        loss = loss_fn(model, tokenizer.encode(docs[s % len(docs)]))
         loss.backward()
         optimizer.step(s, num_steps)
         last = loss.data
