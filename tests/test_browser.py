@@ -308,12 +308,17 @@ def test_explorer_exports_the_trained_weights(visit):
     assert data['weights'] == {name: [[p.data for p in row] for row in w] for name, w in model.state.items()}
 
 
-def test_explorer_agrees_with_the_python_model(visit):
+def explorer(visit):
+    """The explorer widget, the data exported into its page, the Python model built
+    from that data, and the token id of each character."""
     page = visit.open('13-explore.html')
-    widget = page.locator('.mg-widget[data-widget="explorer"]')
     data = widget_data(page, 'explorer')
-    model = python_model(data)
     ids = {ch: i for i, ch in enumerate(data['chars'])}
+    return page.locator('.mg-widget[data-widget="explorer"]'), data, python_model(data), ids
+
+
+def test_explorer_agrees_with_the_python_model(visit):
+    widget, data, model, ids = explorer(visit)
     longest = 'abcdefghijklmnopqrstuvwxyz'[:data['config']['block_size'] - 1]
     box = widget.locator('input')
     worst = 0.0
@@ -338,11 +343,7 @@ def test_explorer_agrees_with_the_python_model(visit):
 
 
 def test_explorer_copes_with_long_prefixes_and_unknown_characters(visit):
-    page = visit.open('13-explore.html')
-    widget = page.locator('.mg-widget[data-widget="explorer"]')
-    data = widget_data(page, 'explorer')
-    model = python_model(data)
-    ids = {ch: i for i, ch in enumerate(data['chars'])}
+    widget, data, model, ids = explorer(visit)
     n = data['config']['block_size'] - 1
     box = widget.locator('input')
     for typed, read in [('Emma!', 'mma'), ('maximilianalexanderthegreat', 'maximilianalexanderthegreat'[:n]),
