@@ -4,8 +4,19 @@
 """Adam: the optimizer that turns gradients into parameter updates."""
 
 
+def linear_decay(t, num_steps):
+    """The learning rate of step t (from 0) of num_steps, as a fraction of the peak rate.
+
+    >>> [linear_decay(t, 4) for t in range(4)]
+    [1.0, 0.75, 0.5, 0.25]
+
+    """
+    return 1 - t / num_steps
+
+
 class Adam:
-    """Adam with bias correction and a learning rate that decays linearly to 0.
+    """Adam with bias correction; the learning rate follows schedule (by default it
+    decays linearly to 0).
 
     >>> from microgpt.autograd import Value
     >>> p = Value(1.0)
@@ -18,24 +29,32 @@ class Adam:
 
     """
 
-    def __init__(self, params, lr=0.01, beta1=0.85, beta2=0.99, eps=1e-8):
+    def __init__(self, params, lr=0.01, beta1=0.85, beta2=0.99, eps=1e-8, schedule=linear_decay):
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.schedule = schedule
         self.m = [0.0] * len(params)  # running mean of the gradient, per parameter
         self.v = [0.0] * len(params)  # running mean of the squared gradient
+
+    def update(self, w, g, t, num_steps):
+        """Step t (from 0) on plain floats: the new weights, m and v, for the weights w
+        with gradients g. It changes nothing; the caller keeps the results."""
+        lr_t = self.lr * self.schedule(t, num_steps)
+        b1, b2 = self.beta1, self.beta2
+        m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(self.m, g)]
+        v = [b2 * vi + (1 - b2) * gi ** 2 for vi, gi in zip(self.v, g)]
+        c1, c2 = 1 - b1 ** (t + 1), 1 - b2 ** (t + 1)  # the bias corrections
+        w = [x - lr_t * (mi / c1) / ((vi / c2) ** 0.5 + self.eps) for x, mi, vi in zip(w, m, v)]
+        return w, m, v
 
     def step(self, t, num_steps):
         """Update each parameter from its gradient at step t (from 0); zero the gradients.
 
         Returns the learning rate of this step.
         """
-        lr_t = self.lr * (1 - t / num_steps)
-        b1, b2 = self.beta1, self.beta2
-        for i, p in enumerate(self.params):
-            self.m[i] = b1 * self.m[i] + (1 - b1) * p.grad
-            self.v[i] = b2 * self.v[i] + (1 - b2) * p.grad ** 2
-            m_hat = self.m[i] / (1 - b1 ** (t + 1))
-            v_hat = self.v[i] / (1 - b2 ** (t + 1))
-            p.data -= lr_t * m_hat / (v_hat ** 0.5 + self.eps)
-            p.grad = 0
-        return lr_t
+        params = self.params
+        w, self.m, self.v = self.update([p.data for p in params], [p.grad for p in params],
+                                        t, num_steps)
+        for p, x in zip(params, w):
+            p.data, p.grad = x, 0
+        return self.lr * self.schedule(t, num_steps)

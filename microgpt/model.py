@@ -54,7 +54,7 @@ class GPT:
 
     def parameters(self):
         """Every parameter: matrix by matrix in drawing order, row by row."""
-        return [p for w in self.state.values() for row in w for p in row]
+        return flatten(self.state)
 
     def new_cache(self):
         """Empty key and value caches for a new sequence: one list per layer."""
@@ -94,3 +94,24 @@ class GPT:
             x = self.attention_block(i, x, keys[i], values[i])
             x = self.mlp_block(i, x)
         return linear(x, self.state['lm_head'])
+
+
+def flatten(matrices):
+    """The entries of a dict of matrices in one list: matrix by matrix, row by row."""
+    return [x for rows in matrices.values() for row in rows for x in row]
+
+
+def unflatten(flat, like):
+    """flat, one entry per parameter, cut back into matrices shaped like the dict like.
+
+    >>> unflatten([1, 2, 3, 4, 5, 6], {'a': [[0, 0], [0, 0]], 'b': [[0, 0]]})
+    {'a': [[1, 2], [3, 4]], 'b': [[5, 6]]}
+
+    """
+    out, k = {}, 0
+    for name, rows in like.items():
+        out[name] = []
+        for row in rows:
+            out[name].append(flat[k:k + len(row)])
+            k += len(row)
+    return out

@@ -4,12 +4,26 @@
 """Sampling: new documents drawn from a trained model, one token at a time."""
 from microgpt.nn import softmax
 
+TEMPERATURE = 0.5  # the reference run's
 
-def sample(model, tokenizer, rng, temperature=0.5):
+
+def next_token_probs(model, temperature):
+    """The teaching engine's forward pass for sampling: a function of (token, pos)
+    that gives the next token's probabilities as floats, with a KV cache of its own."""
+    keys, values = model.new_cache()
+
+    def probs(token, pos):
+        logits = model(token, pos, keys, values)
+        return [p.data for p in softmax([z / temperature for z in logits])]
+    return probs
+
+
+def sample(model, tokenizer, rng, temperature=TEMPERATURE, forward=next_token_probs):
     """A new document drawn from the model: one rng.choices draw per token.
 
     It starts from BOS at position 0 and ends when BOS is drawn or after
-    block_size tokens.
+    block_size tokens. forward(model, temperature) gives the function that
+    computes the probabilities (the faster engines pass their own).
 
     >>> import random
     >>> from microgpt.model import GPT, Config
@@ -22,12 +36,11 @@ def sample(model, tokenizer, rng, temperature=0.5):
     True
 
     """
-    keys, values = model.new_cache()
+    probs_of = forward(model, temperature)
     token, out = tokenizer.BOS, []
     for pos in range(model.config.block_size):
-        logits = model(token, pos, keys, values)
-        probs = softmax([z / temperature for z in logits])
-        token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
+        probs = probs_of(token, pos)
+        token = rng.choices(range(len(probs)), weights=probs)[0]
         if token == tokenizer.BOS:
             break
         out.append(token)

@@ -39,13 +39,6 @@ def tok(docs):
 
 def reference_start(names_txt):
     """The shuffled names, tokenizer, untrained model and random stream of the reference run."""
-    import random
-
     from microgpt.data import load_docs
-    from microgpt.model import GPT, Config
-    from microgpt.tokenizer import Tokenizer
-    rng = random.Random(42)
-    docs = load_docs(names_txt)
-    rng.shuffle(docs)
-    tok = Tokenizer(docs)
-    return docs, tok, GPT(Config(vocab_size=tok.vocab_size), rng), rng
+    from microgpt.train import begin
+    return begin(load_docs(names_txt))

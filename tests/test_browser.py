@@ -232,7 +232,7 @@ def test_tokenizer_widget_shows_tokens_and_flags_unknown_characters(visit):
 def test_temperature_widget_follows_the_slider(visit):
     import math
 
-    page = visit.open('13-explore.html')
+    page = visit.open('11-explore.html')
     widget = page.locator('.mg-widget[data-widget="temperature"]')
     data = widget_data(page, 'temperature')
     logits = data['contexts'][0]['logits']
@@ -297,7 +297,7 @@ def python_reading(model, data, ids):
 
 
 def test_explorer_exports_the_trained_weights(visit):
-    page = visit.open('13-explore.html')
+    page = visit.open('11-explore.html')
     data = widget_data(page, 'explorer')
     assert sum(len(row) for w in data['weights'].values() for row in w) == 4192
     if not CHECKPOINT.exists():
@@ -311,7 +311,7 @@ def test_explorer_exports_the_trained_weights(visit):
 def explorer(visit):
     """The explorer widget, the data exported into its page, the Python model built
     from that data, and the token id of each character."""
-    page = visit.open('13-explore.html')
+    page = visit.open('11-explore.html')
     data = widget_data(page, 'explorer')
     ids = {ch: i for i, ch in enumerate(data['chars'])}
     return page.locator('.mg-widget[data-widget="explorer"]'), data, python_model(data), ids

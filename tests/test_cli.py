@@ -18,13 +18,13 @@ import time
 import pytest
 
 from conftest import ROOT
-from microgpt import cli
+from microgpt import cli, runs
 from microgpt.adam import Adam
-from microgpt.fast import ENGINES
+from microgpt.engines import ENGINES
 from microgpt.model import GPT, Config
 from microgpt.sample import sample
 from microgpt.tokenizer import Tokenizer
-from microgpt.train import VERSION, Checkpoint, load_checkpoint
+from microgpt.checkpoint import VERSION, Checkpoint, load_checkpoint
 
 ELEMENTS = ROOT / 'data' / 'elements.txt'
 SMALL = ['--n-embd', '8', '--n-head', '2', '--block-size', '8']        # fast to train
@@ -317,7 +317,7 @@ def test_ctrl_c_saves_the_last_step_and_says_how_to_continue(tmp_path, engine):
 def test_ctrl_c_handler_asks_first_and_interrupts_second():
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip('Ctrl-C is not handled by Python in this process')
-    with cli.CtrlC() as ctrl_c:
+    with runs.CtrlC() as ctrl_c:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.01)
         assert ctrl_c.pressed
@@ -347,8 +347,8 @@ def test_a_stop_request_ends_training_after_a_complete_step(engine):
         if ckpt.step == 3:
             ctrl_c.pressed = True  # as if Ctrl-C came during step 3
 
-    with pytest.raises(cli.Stop):
-        cli.train_run(run, docs, ENGINES[engine], 10, lambda: saves.append(run.step), on_step=on_step,
+    with pytest.raises(runs.Stop):
+        runs.train_run(run, docs, ENGINES[engine], 10, lambda: saves.append(run.step), on_step=on_step,
                       ctrl_c=ctrl_c)
     stopped = start()
     ENGINES['scalar'].train(stopped.model, stopped.tokenizer, docs, stopped.optimizer, 10, stop=3)

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from conftest import ROOT, SHARED, reference_start
-from microgpt.__main__ import run
+from microgpt.data import load_docs
+from microgpt.reference import run
 from microgpt.adam import Adam
 from microgpt.loss import doc_loss
 from microgpt.train import train
@@ -46,7 +47,7 @@ def test_first_20_losses_match_the_reference(names_txt):
 
 
 def test_output_head_matches_the_reference(names_txt, head, capsys):
-    run(data=names_txt, stop_after=20)  # 20 steps of the 1000-step schedule, no sampling
+    run(load_docs(names_txt), stop_after=20)  # 20 steps of the 1000-step schedule, no sampling
     out, err = capsys.readouterr()
     assert out.splitlines() == head
     assert 'step' not in err  # only timing goes to standard error
@@ -54,7 +55,7 @@ def test_output_head_matches_the_reference(names_txt, head, capsys):
 
 def test_stop_after_keeps_the_full_schedule(names_txt, capsys):
     # the same first lines, whether the run is cut short or not: the schedule is the 1000-step one
-    run(data=names_txt, stop_after=2)
+    run(load_docs(names_txt), stop_after=2)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2:] == ['step    1 / 1000 | loss 3.3660', 'step    2 / 1000 | loss 3.4243']
 

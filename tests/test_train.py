@@ -9,14 +9,15 @@ import sys
 import pytest
 
 from conftest import ROOT
-from microgpt import train as train_module
-from microgpt.__main__ import main
+from microgpt import checkpoint as checkpoint_module
+from microgpt.cli import main
 from microgpt.adam import Adam
-from microgpt.data import DataError
+from microgpt.errors import CheckpointError
 from microgpt.model import GPT, Config
 from microgpt.sample import sample
 from microgpt.tokenizer import Tokenizer
-from microgpt.train import VERSION, Checkpoint, load_checkpoint, save_checkpoint, train
+from microgpt.checkpoint import VERSION, Checkpoint, load_checkpoint, save_checkpoint
+from microgpt.train import train
 
 NAMES = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'mia', 'zoe']
 
@@ -102,7 +103,7 @@ def test_failure_while_writing_leaves_the_old_checkpoint(saved, monkeypatch, ste
     def fail(*args):
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(train_module.os, step, fail)
+    monkeypatch.setattr(checkpoint_module.os, step, fail)
     with pytest.raises(OSError):
         save_checkpoint(path, ckpt)
     monkeypatch.undo()
@@ -123,7 +124,7 @@ def rewrite(path, change):
     """Apply change to the parsed file, keep the checksum valid, write it back."""
     data = json.loads(path.read_text())
     change(data)
-    data['sha256'] = train_module._digest(data['run'])
+    data['sha256'] = checkpoint_module._digest(data['run'])
     path.write_text(json.dumps(data))
 
 
@@ -164,14 +165,14 @@ def test_bad_checkpoint_is_a_one_line_data_error(saved, case):
     path, _, _ = saved
     damage, words = CASES[case]
     damage(path)
-    with pytest.raises(DataError) as info:
+    with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     message = str(info.value)
     assert '\n' not in message and str(path) in message and words in message, message
 
 
 def test_a_folder_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(DataError, match='cannot read checkpoint'):
+    with pytest.raises(CheckpointError, match='cannot read checkpoint'):
         load_checkpoint(tmp_path)
 
 
