@@ -21,6 +21,7 @@ from contextlib import nullcontext
 
 from microgpt.checkpoint import load_checkpoint
 from microgpt.data import load_docs
+from microgpt.download import ensure
 from microgpt.engines import ENGINES, bench
 from microgpt.errors import MicrogptError, OutputError, UsageError
 from microgpt.options import (REFERENCE, bench_parser, info_parser, reference_parser,
@@ -38,7 +39,7 @@ def prepare_run(args):
     check_output(args.out, 'checkpoint', args.data)
     if args.log is not None:
         check_output(args.log, 'log', args.data, args.out, args.resume)
-    docs = load_docs(args.data)
+    docs = load_docs(ensure(args.data))
     if args.resume is None:
         return new_run(docs, settings, args.seed)
     ckpt = load_checkpoint(args.resume)
@@ -178,13 +179,13 @@ def bench_command(args):
     if args.steps > REFERENCE['steps']:
         raise UsageError(f'--steps {args.steps}: bench times steps of the reference run, '
                          f'which has {REFERENCE["steps"]}')
-    bench(load_docs(args.data), steps=args.steps, engines=args.engine, report=print)
+    bench(load_docs(ensure(args.data)), steps=args.steps, engines=args.engine, report=print)
     return 0
 
 
 def reference_command(args):
     engine = ENGINES[args.engine]
-    run(load_docs(args.data), args.steps, args.seed, trainer=engine.train, sampler=engine.sample)
+    run(load_docs(ensure(args.data)), args.steps, args.seed, trainer=engine.train, sampler=engine.sample)
     return 0
 
 

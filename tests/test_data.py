@@ -1,4 +1,5 @@
-"""microgpt.data: finding, downloading (for real, from a local server) and reading the data set."""
+"""microgpt.data and microgpt.download: finding, downloading (for real, from a local server)
+and reading the data set."""
 import hashlib
 import http.server
 import socket
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import microgpt
-from microgpt import data
+from microgpt import data, download
 from microgpt.data import DataError
 
 GOOD_SHA = data.SHA256
@@ -60,7 +61,7 @@ def sha(path):
 
 def test_download_writes_the_verified_file(server, tmp_path):
     dest = tmp_path / 'deep' / 'er' / 'names.txt'
-    data.download(f'{server}/names.txt', dest, GOOD_SHA)
+    download.download(f'{server}/names.txt', dest, GOOD_SHA)
     assert sha(dest) == GOOD_SHA
     assert list(dest.parent.iterdir()) == [dest]  # no temporary file left beside it
 
@@ -70,7 +71,7 @@ def test_failed_download_leaves_nothing_and_says_so_in_one_line(server, tmp_path
     url = refused_url() if route is None else server + route
     dest = tmp_path / 'names.txt'
     with pytest.raises(DataError) as caught:
-        data.download(url, dest, GOOD_SHA)
+        download.download(url, dest, GOOD_SHA)
     message = str(caught.value)
     assert '\n' not in message
     assert url in message
@@ -80,7 +81,7 @@ def test_failed_download_leaves_nothing_and_says_so_in_one_line(server, tmp_path
 
 def test_failed_download_creates_no_folders(server, tmp_path):
     with pytest.raises(DataError):
-        data.download(f'{server}/error', tmp_path / 'cache' / 'microgpt' / 'names.txt', GOOD_SHA)
+        download.download(f'{server}/error', tmp_path / 'cache' / 'microgpt' / 'names.txt', GOOD_SHA)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -89,7 +90,7 @@ def test_failure_reasons_are_named(server, tmp_path):
     for name, url in [('corrupt', f'{server}/corrupt.txt'), ('error', f'{server}/error'),
                       ('refused', refused_url())]:
         with pytest.raises(DataError) as caught:
-            data.download(url, tmp_path / 'names.txt', GOOD_SHA)
+            download.download(url, tmp_path / 'names.txt', GOOD_SHA)
         reasons[name] = str(caught.value)
     assert 'SHA-256' in reasons['corrupt']
     assert '500' in reasons['error']
@@ -100,7 +101,7 @@ def test_failed_download_keeps_an_existing_file(server, tmp_path):
     dest = tmp_path / 'names.txt'
     dest.write_text('old\n')
     with pytest.raises(DataError):
-        data.download(f'{server}/corrupt.txt', dest, GOOD_SHA)
+        download.download(f'{server}/corrupt.txt', dest, GOOD_SHA)
     assert dest.read_text() == 'old\n'
     assert list(tmp_path.iterdir()) == [dest]
 
@@ -138,16 +139,48 @@ def test_default_when_nothing_is_named(places, monkeypatch):
     assert data.find() == places['default']
 
 
+def test_ensure_finds_the_same_files(places, monkeypatch):
+    monkeypatch.setattr(download, 'download', lambda *a: pytest.fail('must not download'))
+    monkeypatch.setenv('MICROGPT_DATA', str(places['env']))
+    assert download.ensure(places['explicit']) == places['explicit']
+    assert download.ensure() == places['env']
+    monkeypatch.delenv('MICROGPT_DATA')
+    assert download.ensure() == places['default']
+
+
 def test_missing_explicit_file_is_an_error_not_a_download(places, monkeypatch, tmp_path):
-    monkeypatch.setattr(data, 'download', lambda *a: pytest.fail('must not download'))
+    monkeypatch.setattr(download, 'download', lambda *a: pytest.fail('must not download'))
     monkeypatch.delenv('MICROGPT_DATA', raising=False)
     missing = tmp_path / 'nope.txt'
-    with pytest.raises(DataError, match='nope.txt'):
-        data.find(missing)
+    for find in (data.find, download.ensure):
+        with pytest.raises(DataError, match='nope.txt'):
+            find(missing)
     monkeypatch.setenv('MICROGPT_DATA', str(missing))
-    with pytest.raises(DataError, match='MICROGPT_DATA'):
-        data.find()
+    for find in (data.find, download.ensure):
+        with pytest.raises(DataError, match='MICROGPT_DATA'):
+            find()
     assert not missing.exists()
+
+
+def test_reading_never_downloads(tmp_path, monkeypatch, server):
+    """data.find of a missing default says how to get the file, in one line, and fetches nothing."""
+    monkeypatch.delenv('MICROGPT_DATA', raising=False)
+    default = tmp_path / 'cache' / 'names.txt'
+    monkeypatch.setattr(data, 'default_path', lambda: default)
+    monkeypatch.setattr(data, 'URL', f'{server}/names.txt')
+    with pytest.raises(DataError) as caught:
+        data.load_docs()
+    message = str(caught.value)
+    assert 'downloads it' in message and 'MICROGPT_DATA' in message and '\n' not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_part_one_does_not_import_the_download():
+    import ast
+    tree = ast.parse(Path(data.__file__).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {'urllib.request', 'http.client', 'microgpt.download'} & names
 
 
 def test_missing_default_is_downloaded(server, tmp_path, monkeypatch, names_txt):
@@ -155,8 +188,9 @@ def test_missing_default_is_downloaded(server, tmp_path, monkeypatch, names_txt)
     default = tmp_path / 'cache' / 'microgpt' / 'names.txt'
     monkeypatch.setattr(data, 'default_path', lambda: default)
     monkeypatch.setattr(data, 'URL', f'{server}/names.txt')
-    assert data.find() == default
+    assert download.ensure() == default
     assert sha(default) == GOOD_SHA
+    assert data.find() == default
     assert data.load_docs() == data.read_docs(names_txt)
 
 
@@ -166,7 +200,7 @@ def test_missing_default_that_cannot_be_downloaded(server, tmp_path, monkeypatch
     monkeypatch.setattr(data, 'default_path', lambda: default)
     monkeypatch.setattr(data, 'URL', f'{server}/error')
     with pytest.raises(DataError, match='MICROGPT_DATA'):
-        data.find()
+        download.ensure()
     assert list(tmp_path.iterdir()) == []
 
 
