@@ -38,6 +38,13 @@ def pytest_report_header(config):
 
 # ---------------------------------------------------------------- the data set
 
+def pytest_configure(config):
+    # a relative MICROGPT_DATA names a file from where pytest started; pin it down, since the
+    # exercises run in book/ and many tests run commands in other folders
+    if os.environ.get('MICROGPT_DATA'):
+        os.environ['MICROGPT_DATA'] = os.path.abspath(os.environ['MICROGPT_DATA'])
+
+
 def names_path():
     """The data set for tests: MICROGPT_DATA, else ../shared/data/names.txt beside the repo."""
     env = os.environ.get('MICROGPT_DATA')

@@ -163,7 +163,7 @@ def test_cli_bad_input_is_one_line(args, status, words):
     assert 'Traceback' not in p.stderr
 
 
-@pytest.mark.browser  # needs the built book's table; CI runs it after building the book
+@pytest.mark.book  # needs the built book's table; CI runs it after building the book
 def test_the_books_table_matches_a_rerun(docs):
     """Two entries of the table the build computed, computed again by the package."""
     if not TABLE.exists():

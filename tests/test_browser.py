@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.browser  # needs the built book; CI runs these after building it
+pytestmark = pytest.mark.book  # needs the built book; CI runs these after building it
 
 HTML = ROOT / '_build' / 'html'
 CHECKPOINT = ROOT / '_build' / 'reference-run.json'
