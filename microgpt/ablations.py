@@ -18,6 +18,7 @@ from operator import mul
 
 from microgpt.adam import Adam, linear_decay
 from microgpt.data import load_docs
+from microgpt.download import ensure
 from microgpt.errors import DataError
 from microgpt.fast import (float_weights, linear, linear_backward, outer_sum, rmsnorm,
                            rmsnorm_backward, softmax)
@@ -300,7 +301,7 @@ def main(argv=None):
     if unknown:
         p.error(f'no experiment {unknown[0]!r}; the experiments are {", ".join(ABLATIONS)}')
     try:
-        docs = load_docs(args.data)
+        docs = load_docs(ensure(args.data))  # the names are fetched on first use
     except DataError as error:
         print(f'microgpt.ablations: error: {error}', file=sys.stderr)
         return 1

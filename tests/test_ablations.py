@@ -8,9 +8,12 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +163,7 @@ def test_cli_bad_input_is_one_line(args, status, words):
     assert 'Traceback' not in p.stderr
 
 
+@pytest.mark.book  # needs the built book's table; CI runs it after building the book
 def test_the_books_table_matches_a_rerun(docs):
     """Two entries of the table the build computed, computed again by the package."""
     if not TABLE.exists():
@@ -184,15 +188,47 @@ def test_the_books_table_matches_a_rerun(docs):
             assert rerun[field] == book[field], (name, seed, field)
 
 
+def state(pid):
+    """(state, parent) of a process, read from /proc (Linux); None once it is gone."""
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def children(pid):
+    """The running processes whose parent is pid."""
+    found = []
+    for path in Path('/proc').iterdir():
+        if path.name.isdigit():
+            s = state(int(path.name))
+            if s and s[0] != 'Z' and s[1] == pid:
+                found.append(int(path.name))
+    return found
+
+
+def wait_for(condition, what, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f'no {what} after {seconds} s'
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='finds the worker processes in /proc')
 def test_ctrl_c_stops_every_process_with_one_line(names_txt):
-    import signal
-    import time
     p = subprocess.Popen([sys.executable, '-m', 'microgpt.ablations', '--jobs', '2',
                           '--data', str(names_txt)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(3)  # the runs have started: the whole table takes minutes
-    assert p.poll() is None
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    try:
+        # the two workers have started: the runs are under way (the whole table takes minutes)
+        wait_for(lambda: len(children(p.pid)) >= 2 or p.poll() is not None, 'worker processes')
+        workers = children(p.pid)
+        assert p.poll() is None
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
     assert p.returncode == 130
     assert out == '' and err == 'microgpt.ablations: interrupted; nothing printed\n'
+    assert all(state(w) is None or state(w)[0] == 'Z' for w in workers), 'a worker outlived the command'

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.book  # needs the built book; CI runs these after building it
+
 HTML = ROOT / '_build' / 'html'
 CHECKPOINT = ROOT / '_build' / 'reference-run.json'
 CHROMIUM = Path(os.environ.get('MICROGPT_CHROMIUM', '/usr/bin/chromium'))

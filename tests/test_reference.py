@@ -1,63 +1,29 @@
 """The package reproduces the reference run: its losses, its output, and correct gradients."""
 import gc
-import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, SHARED, reference_start
-from microgpt.data import load_docs
-from microgpt.reference import run
-from microgpt.adam import Adam
+from conftest import REFERENCE_SAMPLES, reference_head, reference_losses, reference_start
 from microgpt.loss import doc_loss
-from microgpt.train import train
-
-REFERENCE = SHARED / 'reference'
-
-# The 20 names the reference program prints after its 1000 steps (seed 42).
-REFERENCE_SAMPLES = ['kamon', 'ann', 'karai', 'jaire', 'vialan', 'karia', 'yeran', 'anna', 'areli', 'kaina',
-                     'konna', 'keylen', 'liole', 'alerin', 'earan', 'lenne', 'kana', 'lara', 'alela', 'anton']
-
-
-def reference_file(name):
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f'the reference file {path} is missing')
-    return path
 
 
 @pytest.fixture(scope='module')
 def head():
     """The first 23 lines the reference program prints."""
-    return reference_file('original-output-head.txt').read_text(encoding='utf-8').splitlines()
+    return reference_head()
 
 
-def test_first_20_losses_match_the_reference(names_txt):
-    expected = json.loads(reference_file('original-losses-first20.json').read_text(encoding='utf-8'))
-    docs, tok, model, _ = reference_start(names_txt)
-    losses = {}
-    train(model, tok, docs, Adam(model.parameters()), num_steps=1000, stop=20,
-          report=lambda s, loss: losses.__setitem__(s + 1, loss))
-    assert sorted(losses) == [e['step'] for e in expected] == list(range(1, 21))
-    for e in expected:
-        assert abs(losses[e['step']] - e['loss']) < 1e-9, (e['step'], losses[e['step']], e['loss'])
-
-
-def test_output_head_matches_the_reference(names_txt, head, capsys):
-    run(load_docs(names_txt), stop_after=20)  # 20 steps of the 1000-step schedule, no sampling
-    out, err = capsys.readouterr()
-    assert out.splitlines() == head
-    assert 'step' not in err  # only timing goes to standard error
-
-
-def test_stop_after_keeps_the_full_schedule(names_txt, capsys):
-    # the same first lines, whether the run is cut short or not: the schedule is the 1000-step one
-    run(load_docs(names_txt), stop_after=2)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[-2:] == ['step    1 / 1000 | loss 3.3660', 'step    2 / 1000 | loss 3.4243']
+def test_first_20_steps_match_the_reference(first_steps, head):
+    """20 steps of the 1000-step schedule on the teaching engine, no sampling: the lines the
+    reference program prints (the schedule is the 1000-step one, though the run is cut short),
+    and its losses to 12 decimals."""
+    assert first_steps.stdout.splitlines() == head
+    assert 'step' not in first_steps.stderr  # only timing goes to standard error
+    expected = reference_losses()
+    assert [e['step'] for e in expected] == list(range(1, 21)) and len(first_steps.losses) == 20
+    for e, loss in zip(expected, first_steps.losses):
+        assert abs(loss - e['loss']) < 1e-9, (e['step'], loss, e['loss'])
 
 
 def central_difference(loss_of, p, eps):
@@ -98,17 +64,12 @@ def test_gradient_of_every_parameter_matches_central_differences(names_txt):
     assert worst_rel < 1e-5, worst_rel
 
 
-FULL_OUTPUTS = {}  # engine -> standard output of its full reference run
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('engine', ['fast', 'fused', 'scalar'])
-def test_full_reference_run(names_txt, head, engine):
+def test_full_reference_run(reference_run, head, engine):
     """python -m microgpt: 1000 steps and 20 samples, exactly the reference program's output,
-    and every engine prints the same 1025 lines (the teaching engine takes minutes)."""
-    env = {k: v for k, v in os.environ.items() if k != 'MICROGPT_DATA'}
-    done = subprocess.run([sys.executable, '-m', 'microgpt', '--data', str(names_txt), '--engine', engine],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    and every engine prints the same 1025 lines as the default one (the teaching engine takes minutes)."""
+    done = reference_run(engine)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:23] == head
@@ -121,6 +82,5 @@ def test_full_reference_run(names_txt, head, engine):
     assert [line[:11] for line in samples] == [f'sample {i:2d}: ' for i in range(1, 21)]
     assert [line[11:] for line in samples] == REFERENCE_SAMPLES
     assert 'Traceback' not in done.stderr
-    for other, output in FULL_OUTPUTS.items():
-        assert done.stdout == output, f'--engine {engine} and --engine {other} print different runs'
-    FULL_OUTPUTS[engine] = done.stdout
+    if engine != 'fast':
+        assert done.stdout == reference_run('fast').stdout, f'--engine {engine} and --engine fast print different runs'

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, weights
 from microgpt import checkpoint as checkpoint_module
 from microgpt.cli import main
 from microgpt.adam import Adam
@@ -32,10 +32,6 @@ def small_run(steps_done=3, num_steps=10):
     opt = Adam(model.parameters())
     loss = train(model, tok, docs, opt, num_steps, stop=steps_done)
     return Checkpoint(model, tok, opt, rng, steps_done, num_steps, loss), docs
-
-
-def weights(model):
-    return [p.data for p in model.parameters()]
 
 
 @pytest.fixture
