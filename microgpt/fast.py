@@ -4,6 +4,8 @@
 """The model on plain floats, with a backward pass written out by hand.
 
 The losses, gradients, weights and samples are the teaching engine's, bit for bit.
+
+Written in the chapter "No graph at all" (book/14-fast.md) of the microgpt book.
 """
 import math
 from operator import mul
