@@ -304,7 +304,7 @@ def test_explorer_exports_the_trained_weights(visit):
     assert sum(len(row) for w in data['weights'].values() for row in w) == 4192
     if not CHECKPOINT.exists():
         unavailable(f'no checkpoint at {CHECKPOINT} to compare the exported weights with')
-    from microgpt.train import load_checkpoint
+    from microgpt.checkpoint import load_checkpoint
 
     model = load_checkpoint(CHECKPOINT).model
     assert data['weights'] == {name: [[p.data for p in row] for row in w] for name, w in model.state.items()}
