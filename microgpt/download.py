@@ -5,6 +5,7 @@
 import hashlib
 import http.client
 import os
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,8 +13,11 @@ from pathlib import Path
 from microgpt import data
 from microgpt.errors import DataError
 
+DEADLINE = 300  # seconds for the whole download, however slowly the bytes come
+LIMIT = 8 * 2**20  # bytes: the names file is a small fraction of this; anything this big is not it
 
-def download(url, dest, sha256, timeout=60):
+
+def download(url, dest, sha256, deadline=DEADLINE, limit=LIMIT):
     """Fetch url into dest, but only if its SHA-256 is sha256.
 
     On any failure nothing is left behind (no file, no temporary file) and a
@@ -22,8 +26,7 @@ def download(url, dest, sha256, timeout=60):
     dest = Path(dest)
     tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.part')
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read()
+        body = fetch(url, deadline, limit)
         if hashlib.sha256(body).hexdigest() != sha256:
             raise ValueError('the file does not have the expected SHA-256')
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -40,9 +43,44 @@ def download(url, dest, sha256, timeout=60):
         tmp.unlink(missing_ok=True)
 
 
+def fetch(url, deadline=DEADLINE, limit=LIMIT):
+    """The bytes at url, all of them within deadline seconds, and no more than limit."""
+    late, result = threading.Event(), []
+
+    def read():
+        try:
+            with urllib.request.urlopen(url, timeout=deadline) as response:
+                size = response.headers.get('Content-Length', '')
+                if size.isdigit() and int(size) > limit:
+                    raise ValueError(f'the server offers {int(size):,} bytes, more than the {limit:,} bytes allowed')
+                body = bytearray()
+                while not late.is_set() and (chunk := response.read1(2**16)):
+                    body += chunk
+                    if len(body) > limit:
+                        raise ValueError(f'the server sent more than the {limit:,} bytes allowed')
+                result.append(bytes(body))
+        except Exception as error:  # handed to the caller, who raises it
+            result.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(deadline)
+    if reader.is_alive():
+        late.set()
+        raise TimeoutError(f'not complete after {deadline:g} seconds')
+    if isinstance(result[0], Exception):
+        raise result[0]
+    return result[0]
+
+
+def address():
+    """Where the data set is downloaded from: $MICROGPT_DATA_URL if set, else data.URL."""
+    return os.environ.get('MICROGPT_DATA_URL') or data.URL
+
+
 def ensure(path=None):
     """The data file to read, as find(path) names it, after downloading the default
     file if that is the one to read and it is missing."""
     if path is None and not os.environ.get('MICROGPT_DATA') and not data.default_path().is_file():
-        download(data.URL, data.default_path(), data.SHA256)
+        download(address(), data.default_path(), data.SHA256)
     return data.find(path)
