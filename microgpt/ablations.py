@@ -10,6 +10,7 @@ rounding: its gradients agree with the teaching engine's up to rounding.
 """
 import math
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -220,7 +221,7 @@ SHORT = 7       # names of at most this many letters fit in a block of 8 positio
 class Result:
     train_loss: float      # the mean loss of the last 100 steps
     held_out: float        # the mean loss on the held-out names
-    held_out_short: float  # the same, on the held-out names of at most SHORT letters
+    held_out_short: float  # the same, on the held-out names of at most SHORT letters (nan: none)
     seconds: float         # CPU time of the run
 
 
@@ -238,7 +239,8 @@ def run(docs, v, seed):
     held_out = docs[-HELD_OUT:]
     graded = [doc_loss(w, v, tokenizer.encode(d))[0] for d in held_out]
     short = [x for x, d in zip(graded, held_out) if len(d) <= SHORT]
-    return Result(mean(losses[-100:]), mean(graded), mean(short), time.process_time() - began)
+    return Result(mean(losses[-100:]), mean(graded), mean(short) if short else math.nan,
+                  time.process_time() - began)
 
 
 ABLATIONS = {
@@ -272,11 +274,15 @@ def run_all(docs, variants=ABLATIONS, seeds=SEEDS, jobs=None):
     at once (default: one per CPU); a dict {name: {seed: Result}}, in the order given."""
     order = sorted(((docs, n, v, s) for n, v in variants.items() for s in seeds),
                    key=lambda job: -cost(job[2]))
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(order)))  # no idle processes
     # the workers ignore Ctrl-C, so that only this process reacts; leaving the block
     # early (on Ctrl-C, say) stops them at once
     with multiprocessing.Pool(jobs, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
         done = {(n, s): r for n, s, r in pool.imap_unordered(_one, order)}
     return {n: {s: done[n, s] for s in seeds} for n in variants}
+
+
+MAX_STEPS = 10**9  # far beyond any useful run; the schedules need steps a float can hold
 
 
 def parser():
@@ -300,6 +306,8 @@ def main(argv=None):
     unknown = [n for n in args.names if n not in ABLATIONS]
     if unknown:
         p.error(f'no experiment {unknown[0]!r}; the experiments are {", ".join(ABLATIONS)}')
+    if args.steps > MAX_STEPS:
+        p.error(f'argument --steps: at most {MAX_STEPS:,}, not {args.steps:,}')
     try:
         docs = load_docs(ensure(args.data))  # the names are fetched on first use
     except DataError as error:
@@ -318,8 +326,8 @@ def main(argv=None):
     print(f'{"name":14} {"seed":>5} {"train":>7} {"held-out":>9} {"short":>7}')
     for name, by_seed in results.items():
         for seed, r in by_seed.items():
-            print(f'{name:14} {seed:5d} {r.train_loss:7.4f} {r.held_out:9.4f} '
-                  f'{r.held_out_short:7.4f}', flush=True)
+            short = 'n/a' if math.isnan(r.held_out_short) else f'{r.held_out_short:.4f}'
+            print(f'{name:14} {seed:5d} {r.train_loss:7.4f} {r.held_out:9.4f} {short:>7}', flush=True)
     return 0
 
 
