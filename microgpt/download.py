@@ -13,7 +13,7 @@ from pathlib import Path
 from microgpt import data
 from microgpt.errors import DataError
 
-DEADLINE = 300  # seconds for the whole download, however slowly the bytes come
+DEADLINE = 120  # seconds for the whole download, however slowly the bytes come
 LIMIT = 8 * 2**20  # bytes: the names file is a small fraction of this; anything this big is not it
 
 
