@@ -4,7 +4,11 @@
 """python -m microgpt: the command line of microgpt.cli."""
 import sys
 
-from microgpt.cli import main
-
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        from microgpt.cli import main  # Ctrl-C may come while the modules load
+        status = main()
+    except KeyboardInterrupt:  # there, or before main's own handling starts
+        print('microgpt: interrupted', file=sys.stderr)
+        status = 130
+    sys.exit(status)

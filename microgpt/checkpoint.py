@@ -7,17 +7,19 @@ import json
 import math
 import os
 import random
-import tempfile
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from microgpt.adam import Adam
+from microgpt.checks import BYTES_PER_PARAMETER, check_fits, parameter_count
 from microgpt.errors import CheckpointError
 from microgpt.model import GPT, Config, unflatten
 from microgpt.tokenizer import Tokenizer
 
 FORMAT = 'microgpt-checkpoint'
-VERSION = 1
+VERSION = 2  # 2 adds the fingerprint of the documents
 CONFIG_FIELDS = ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size')
 
 
@@ -31,6 +33,12 @@ class Checkpoint:
     step: int           # steps done so far
     num_steps: int      # the length of the run, which sets the learning-rate schedule
     loss: float = None  # the loss of the last step done
+    data: str = None    # the fingerprint of the documents it trains on
+
+
+def fingerprint(docs):
+    """The SHA-256 of the documents, in file order (one per line)."""
+    return hashlib.sha256('\n'.join(docs).encode('utf-8')).hexdigest()
 
 
 def _digest(run):
@@ -55,21 +63,58 @@ def save_checkpoint(path, ckpt):
         'step': ckpt.step,
         'num_steps': ckpt.num_steps,
         'loss': ckpt.loss,
+        'data_sha256': ckpt.data,
     }
     # serialise first: a value JSON cannot hold (a NaN) fails before any file is touched
     text = json.dumps({'format': FORMAT, 'version': VERSION, 'sha256': _digest(run),
                        'run': run}, allow_nan=False)
+    write_atomic(path, text)
+
+
+def write_atomic(path, text):
+    """Write text to path atomically: path holds the old text or the new, whatever happens.
+    The new file keeps the mode of the old one, or gets the mode of any new file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    remove_stale(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None  # 0o666 less the umask, which os.open applies
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())  # on disk before it takes the name
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale(path):
+    """Remove the temporary files .NAME.PID.tmp of path whose writer PID no longer runs
+    (this process counts as gone: it is not writing now)."""
+    pattern = re.compile(re.escape(f'.{path.name}.') + '([0-9]+)\\.tmp')
+    for name in os.listdir(path.parent):
+        found = pattern.fullmatch(name)
+        if found and not _running(int(found[1])):
+            (path.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        pass
+    return pid > 0
 
 
 def load_checkpoint(path):
@@ -88,15 +133,20 @@ def load_checkpoint(path):
     except json.JSONDecodeError as error:
         raise CheckpointError(f'{path} is not a complete checkpoint (truncated or corrupted): '
                         f'bad JSON at line {error.lineno} column {error.colno}') from None
+    except (ValueError, RecursionError):  # a number of 5000 digits, lists in lists in lists...
+        raise CheckpointError(f'{path} is not a microgpt checkpoint: JSON beyond its limits') from None
     if not isinstance(data, dict) or data.get('format') != FORMAT:
         raise CheckpointError(f'{path} is not a microgpt checkpoint')
+    if data.get('version') in range(1, VERSION):
+        raise CheckpointError(f'{path} has the old checkpoint format version {data["version"]}, '
+                              'which does not record its documents; start a new run')
     if data.get('version') != VERSION:
         raise CheckpointError(f'{path} has checkpoint format version {data.get("version")!r}; '
                         f'this microgpt reads version {VERSION}')
     run = data.get('run')
     try:
         intact = isinstance(run, dict) and _digest(run) == data.get('sha256')
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         intact = False
     if not intact:
         raise CheckpointError(f'{path} is corrupted: its contents do not match its checksum')
@@ -109,9 +159,9 @@ def load_checkpoint(path):
     raise CheckpointError(f'{path} is not a usable checkpoint: {why}')
 
 
-def _number(x, what):
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        raise ValueError(f'{what} is not a finite number')
+def _number(x, what, low=-math.inf, high=math.inf):
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not low <= x < high:
+        raise ValueError(f'{what} is not a finite number in [{low}, {high})')
     return float(x)
 
 
@@ -121,48 +171,84 @@ def _count(x, what, low=0):
     return x
 
 
-def _fill(state, saved, what):
-    """The numbers of saved, matrices shaped like those of state, as one flat list."""
-    if not isinstance(saved, dict) or set(saved) != set(state):
+def shapes(c):
+    """The shape (rows, columns) of every matrix of a GPT of configuration c, by name,
+    in the model's order, without building it."""
+    n = c.n_embd
+    found = {'wte': (c.vocab_size, n), 'wpe': (c.block_size, n), 'lm_head': (c.vocab_size, n)}
+    for i in range(c.n_layer):
+        for name, rows, cols in [('attn_wq', n, n), ('attn_wk', n, n), ('attn_wv', n, n),
+                                 ('attn_wo', n, n), ('mlp_fc1', 4 * n, n), ('mlp_fc2', n, 4 * n)]:
+            found[f'layer{i}.{name}'] = (rows, cols)
+    return found
+
+
+def _fill(shape, saved, what, low=-math.inf):
+    """The numbers of saved, matrices of the shapes in shape, as one flat list."""
+    if not isinstance(saved, dict) or set(saved) != set(shape):
         raise ValueError(f'{what} does not have the matrices of the model')
     flat = []
-    for name, w in state.items():
+    for name, (n_rows, n_cols) in shape.items():
         rows = saved[name]
-        if not isinstance(rows, list) or len(rows) != len(w) or any(
-                not isinstance(r, list) or len(r) != len(row) for r, row in zip(rows, w)):
-            raise ValueError(f'{what} {name} is not a {len(w)} x {len(w[0])} matrix')
-        flat.extend(_number(x, f'a number in {what} {name}') for r in rows for x in r)
+        if not isinstance(rows, list) or len(rows) != n_rows or any(
+                not isinstance(r, list) or len(r) != n_cols for r in rows):
+            raise ValueError(f'{what} {name} is not a {n_rows} x {n_cols} matrix')
+        flat.extend(_number(x, f'a number in {what} {name}', low) for r in rows for x in r)
     return flat
 
 
+def _random_state(state):
+    """A random.Random in a saved state: [3, 624 words of 32 bits and an index, gauss_next]."""
+    try:
+        version, internal, gauss_next = state
+        if gauss_next is not None:
+            _number(gauss_next, 'gauss_next')
+        valid = (version == 3 and type(internal) is list and len(internal) == 625
+                 and all(type(x) is int and 0 <= x < 2 ** 32 for x in internal[:624])
+                 and type(internal[624]) is int and 0 <= internal[624] <= 624)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError('the state of the random stream is malformed')
+    rng = random.Random()
+    rng.setstate((version, tuple(internal), gauss_next))
+    return rng
+
+
 def _restore(run):
-    """The Checkpoint described by run, a dict whose checksum has been checked."""
+    """The Checkpoint described by run, a dict whose checksum has been checked;
+    everything is checked before anything is built."""
     sizes = run['config']
     config = Config(**{f: _count(sizes[f], f'config {f}', 1) for f in CONFIG_FIELDS})
+    if config.n_embd % config.n_head:
+        raise ValueError(f'n_embd {config.n_embd} is not divisible by n_head {config.n_head}')
+    n = parameter_count(config)
+    check_fits(f'a model of {n:,} parameters', n * BYTES_PER_PARAMETER, ValueError)
     chars = run['chars']
     if (not isinstance(chars, list) or len(chars) != config.vocab_size - 1
             or any(not isinstance(c, str) or len(c) != 1 for c in chars)
             or chars != sorted(set(chars))):
         raise ValueError('the vocabulary does not match the configuration')
-    tokenizer = Tokenizer([''.join(chars)])
-    model = GPT(config, random.Random(0))  # placeholder weights, replaced just below
-    params = model.parameters()
-    for p, x in zip(params, _fill(model.state, run['weights'], 'weights')):
-        p.data = x
-    adam = run['adam']
-    settings = {k: _number(adam[k], f'adam {k}') for k in ('lr', 'beta1', 'beta2', 'eps')}
-    optimizer = Adam(params, **settings)
-    optimizer.m = _fill(model.state, adam['m'], 'adam m')
-    optimizer.v = _fill(model.state, adam['v'], 'adam v')
-    rng = random.Random()
-    try:
-        version, internal, gauss_next = run['rng']
-        rng.setstate((version, tuple(internal), gauss_next))
-    except (TypeError, ValueError):
-        raise ValueError('the state of the random stream is malformed') from None
+    shape, adam = shapes(config), run['adam']
+    weights = _fill(shape, run['weights'], 'weights')
+    m = _fill(shape, adam['m'], 'adam m')
+    v = _fill(shape, adam['v'], 'adam v', low=0)  # averages of squares
+    settings = {'lr': _number(adam['lr'], 'adam lr', 1e-300),
+                'beta1': _number(adam['beta1'], 'adam beta1', 0, 1),
+                'beta2': _number(adam['beta2'], 'adam beta2', 0, 1),
+                'eps': _number(adam['eps'], 'adam eps', 1e-300)}
+    rng = _random_state(run['rng'])
     num_steps = _count(run['num_steps'], 'num_steps', 1)
     step = _count(run['step'], 'step')
     if step > num_steps:
         raise ValueError(f'step {step} is past the end of a run of {num_steps} steps')
     loss = None if run['loss'] is None else _number(run['loss'], 'loss')
-    return Checkpoint(model, tokenizer, optimizer, rng, step, num_steps, loss)
+    data = run['data_sha256']
+    if data is not None and not re.fullmatch('[0-9a-f]{64}', str(data)):
+        raise ValueError('the fingerprint of the documents is not a SHA-256')
+    model = GPT(config, random.Random(0))  # placeholder weights, replaced just below
+    for p, x in zip(model.parameters(), weights):
+        p.data = x
+    optimizer = Adam(model.parameters(), **settings)
+    optimizer.m, optimizer.v = m, v
+    return Checkpoint(model, Tokenizer([''.join(chars)]), optimizer, rng, step, num_steps, loss, data)

@@ -3,6 +3,7 @@
 
 """The data set: documents, one per line of a text file, and where that file is found."""
 import os
+import re
 from pathlib import Path
 
 import microgpt
@@ -46,8 +47,14 @@ def find(path=None):
     return path
 
 
+CONTROL = re.compile('[\x00-\x08\x0a-\x1f\x7f-\x9f]')  # NUL, escape...: not text (a tab is)
+
+
 def read_docs(path):
-    """The documents in a file: its lines, stripped of white space, empty ones dropped."""
+    """The documents in a file: its lines, stripped of white space, empty ones dropped.
+
+    A line ends at \\n, \\r\\n or a lone \\r; a leading byte order mark is dropped.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -58,7 +65,14 @@ def read_docs(path):
     except UnicodeDecodeError as error:
         line = raw.count(b'\n', 0, error.start) + 1
         raise DataError(f'{path} is not UTF-8 text: byte {raw[error.start]:#04x} on line {line}') from None
-    docs = [line.strip() for line in text.split('\n')]
+    text = text.removeprefix('\ufeff')  # a byte order mark is not part of the first document
+    lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+    for number, line in enumerate(lines, 1):
+        control = CONTROL.search(line.strip())
+        if control:
+            raise DataError(f'{path} is not one document per line of text: line {number} has '
+                            f'the control character {control.group()!r}')
+    docs = [line.strip() for line in lines]
     docs = [doc for doc in docs if doc]
     if not docs:
         raise DataError(f'{path} holds no documents: it is empty or blank')

@@ -94,7 +94,7 @@ def reference_parser():
     parser.add_argument('--steps', type=whole(1), default=STEPS, metavar='N',
                         help='training steps; the learning rate decays to 0 over them '
                              f'(default: {STEPS})')
-    parser.add_argument('--seed', type=int, default=SEED, metavar='S',
+    parser.add_argument('--seed', type=whole(0), default=SEED, metavar='S',
                         help=f'seed of the random stream (default: {SEED})')
     add_engine(parser)
     return parser
@@ -114,7 +114,7 @@ def train_parser():
                              f'(default: {STEPS}; with --resume, the checkpoint\'s, and only that)')
     parser.add_argument('--stop-after', type=whole(1), metavar='K',
                         help='stop after step K of the N steps, save, and say how to continue')
-    parser.add_argument('--seed', type=int, default=SEED, metavar='S',
+    parser.add_argument('--seed', type=whole(0), default=SEED, metavar='S',
                         help='seed of the random stream that shuffles the documents and draws '
                              f'the first weights (default: {SEED}; with --resume, give the seed '
                              'the run was started with)')
@@ -126,11 +126,13 @@ def train_parser():
                         help='the learning rate of the first step; it decays linearly to 0 '
                              f'(default: {REFERENCE["lr"]}; with --resume, the checkpoint\'s)')
     parser.add_argument('--log', metavar='LOG',
-                        help='also write one JSON line per step to LOG (appended to with --resume)')
+                        help='also write one JSON line per step to LOG (continued with --resume)')
     parser.add_argument('--save-every', type=whole(1), metavar='K',
                         help='also save the checkpoint after every K-th step')
     parser.add_argument('--resume', metavar='CKPT',
                         help='continue the run saved in CKPT exactly where it stopped')
+    parser.add_argument('--force', action='store_true',
+                        help='let a new run replace an existing --out and --log')
     add_engine(parser)
     return parser
 
@@ -145,7 +147,7 @@ def sample_parser():
                         help='below 1 sharper, above 1 more varied (default: 0.5)')
     parser.add_argument('--prefix', default='', metavar='TEXT',
                         help='start every sample with TEXT (default: none)')
-    parser.add_argument('--seed', type=int, metavar='S',
+    parser.add_argument('--seed', type=whole(0), metavar='S',
                         help='draw from a fresh random stream seeded with S '
                              '(default: continue the stream saved in the checkpoint)')
     add_engine(parser)

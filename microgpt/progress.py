@@ -3,8 +3,13 @@
 
 """What a training run shows while it runs: a progress line on standard error, and a JSON log."""
 import json
+import os
 import sys
 import time
+from pathlib import Path
+
+from microgpt.checkpoint import write_atomic
+from microgpt.errors import OutputError
 
 
 def duration(seconds):
@@ -97,3 +102,49 @@ def log_line(step, loss, lr, seconds):
 
     """
     return json.dumps({'step': step, 'loss': loss, 'lr': lr, 'seconds': round(seconds, 3)})
+
+
+class Log:
+    """The --log file, as a context: write(line) adds a line. A new run starts it empty;
+    a resumed one (resume = the checkpoint's step) first drops the lines past that step."""
+
+    def __init__(self, path, resume=None):
+        self.path, self.fd = Path(path), None
+        if resume is not None:
+            self.trim(resume)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume is not None else os.O_TRUNC)
+        try:
+            self.fd = os.open(self.path, flags, 0o666)
+        except OSError as error:
+            raise OutputError(f'cannot write the log {path}: {error.strerror}') from None
+
+    def trim(self, step):
+        try:
+            text = self.path.read_text(encoding='utf-8')
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError):
+            raise OutputError(f'cannot read the log {self.path} as text') from None
+        lines, kept = text.split('\n')[:-1], []  # after the last newline: a line cut short
+        for number, line in enumerate(lines, 1):
+            try:
+                if json.loads(line)['step'] <= step:
+                    kept.append(line + '\n')
+            except (ValueError, TypeError, KeyError, IndexError, RecursionError):
+                raise OutputError(f'{self.path} is not a log of microgpt: see line {number}') from None
+        if len(kept) < len(lines) or not text.endswith('\n'):
+            write_atomic(self.path, ''.join(kept))
+
+    def write(self, line):
+        data = (line + '\n').encode('utf-8')
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError as error:
+            raise OutputError(f'cannot write the log {self.path}: {error.strerror}') from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)

@@ -10,27 +10,15 @@ import sys
 from pathlib import Path
 
 from microgpt.adam import Adam
-from microgpt.checkpoint import Checkpoint, save_checkpoint
-from microgpt.errors import CheckpointError, OutputError, TrainingError, UsageError
+from microgpt.checkpoint import Checkpoint, fingerprint, load_checkpoint, remove_stale, save_checkpoint
+from microgpt.checks import (BYTES_PER_DATA_BYTE, BYTES_PER_PARAMETER, Lock, check_fits,
+                             check_output, check_replace, parameter_count, same_file)
+from microgpt.data import load_docs
+from microgpt.download import ensure
+from microgpt.errors import CheckpointError, DataError, OutputError, TrainingError, UsageError
+from microgpt.model import Config
 from microgpt.options import REFERENCE, SIZES, option
 from microgpt.train import begin
-
-
-def check_output(path, what, *inputs):
-    """Refuse, before any work, an output path that could not be written.
-
-    Its folder must exist, it must not be a folder, and it must not be one of inputs.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f'cannot write the {what} {path}: there is no folder {path.parent}')
-    if path.is_dir():
-        raise OutputError(f'cannot write the {what} {path}: it is a folder')
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f'cannot write the {what} {path}: the folder is not writable')
-    for other in inputs:
-        if other is not None and path.resolve() == Path(other).resolve():
-            raise UsageError(f'the {what} cannot go to {path}: that file is an input of this command')
 
 
 def run_settings(args, ckpt=None):
@@ -56,41 +44,85 @@ def run_settings(args, ckpt=None):
 
 def new_run(docs, settings, seed):
     """A fresh run, begun as the reference run begins, and its documents in training order."""
+    data = fingerprint(docs)  # of the documents in file order, before the shuffle
     docs, tokenizer, model, rng = begin(docs, seed, **{f: settings[f] for f in SIZES})
     optimizer = Adam(model.parameters(), lr=settings['lr'])
-    return Checkpoint(model, tokenizer, optimizer, rng, 0, settings['steps']), docs
+    return Checkpoint(model, tokenizer, optimizer, rng, 0, settings['steps'], data=data), docs
+
+
+def prepare_run(args, held):
+    """The run that args describe, and its documents in training order, after every check;
+    the outputs stay locked until held (an ExitStack) closes."""
+    if args.resume is None:
+        settings = run_settings(args)
+    check_output(args.out, 'checkpoint', args.data)
+    if args.log is not None:
+        check_output(args.log, 'log', args.data, args.out, args.resume)
+    for path in filter(None, [args.out, args.log]):
+        held.enter_context(Lock(path))
+    remove_stale(Path(args.out))  # what saves killed midway left behind
+    data = ensure(args.data)
+    check_fits(f'the data file {data}', data.stat().st_size * BYTES_PER_DATA_BYTE, DataError)
+    docs = load_docs(data)
+    if args.resume is None:
+        sizes = Config(vocab_size=len(set(''.join(docs))) + 1, **{f: settings[f] for f in SIZES})
+        n = parameter_count(sizes)
+        check_fits(f'a model of {n:,} parameters', n * BYTES_PER_PARAMETER, UsageError)
+        check_replace(args.out, 'checkpoint', args.force)
+        if args.log is not None:
+            check_replace(args.log, 'log', args.force)
+        return new_run(docs, settings, args.seed)
+    ckpt = load_checkpoint(args.resume)
+    run_settings(args, ckpt)  # refuses a setting that contradicts the checkpoint
+    check_replace(args.out, 'checkpoint', args.force or same_file(args.out, args.resume))
+    if args.log is not None:
+        check_replace(args.log, 'log', True)  # resuming continues its log
+    return ckpt, check_resume(ckpt, docs, args.seed, args.resume)
 
 
 class Stop(Exception):
     """Raised between two training steps, to end training there."""
 
 
-class CtrlC:
-    """A context in which Ctrl-C asks training to stop after the current step.
+class Interrupt(KeyboardInterrupt):
+    """Raised by a signal that acts at once; the exit status is 128 + self.signum."""
 
-    The first Ctrl-C (SIGINT) only sets self.pressed; a second one raises
-    KeyboardInterrupt at once, as Python does by default.
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Signals:
+    """A context in which Ctrl-C (SIGINT), SIGTERM and SIGHUP stop training after a step.
+
+    While self.training is false, and at a second signal, they raise Interrupt at once;
+    during training the first one only sets self.signum (and self.pressed).
     """
 
     def __init__(self):
-        self.pressed, self.previous = False, None
+        self.signum, self.training, self.previous = None, False, {}
+
+    @property
+    def pressed(self):
+        return self.signum is not None
 
     def __enter__(self):
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            try:
-                self.previous = signal.signal(signal.SIGINT, self.press)
-            except ValueError:  # not the main thread, which alone may handle signals
-                pass
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL):
+                try:
+                    self.previous[signum] = signal.signal(signum, self.receive)
+                except ValueError:  # not the main thread, which alone may handle signals
+                    break
         return self
 
-    def press(self, signum, frame):
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
+    def receive(self, signum, frame):
+        if self.pressed or not self.training:
+            raise Interrupt(signum)
+        self.signum = signum
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def train_run(ckpt, docs, engine, stop, save_now, save_every=None, on_step=None, ctrl_c=None):
@@ -161,12 +193,15 @@ def save(path, ckpt):
 def check_resume(ckpt, docs, seed, where):
     """docs in the order the run in ckpt trains on them, after checking that it began
     with these documents and this seed. where names the checkpoint in messages."""
-    c = ckpt.model.config
+    c, original = ckpt.model.config, docs
     # begin again: the stream moves as the run's did, drawing first weights we throw away
     docs, tokenizer, _, rng = begin(docs, seed, n_embd=c.n_embd, n_head=c.n_head,
                                     n_layer=c.n_layer, block_size=c.block_size)
     if tokenizer.chars != ckpt.tokenizer.chars:
         raise CheckpointError(f'{where} was trained on documents with another vocabulary')
+    if fingerprint(original) != ckpt.data:
+        raise CheckpointError(f'{where} was trained on other documents (edited, added, removed '
+                              'or reordered); resume with the data file the run was started with')
     if rng.getstate() != ckpt.rng.getstate():
         raise CheckpointError(f'{where} was not started from these documents with --seed {seed}; '
                               'resume with the --data and --seed the run was started with')

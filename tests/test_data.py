@@ -371,11 +371,22 @@ def test_lines_are_stripped_and_blank_lines_dropped(tmp_path):
     assert data.read_docs(path) == ['emma', 'olivia', 'ava\tx']
 
 
+def test_line_ends_and_a_byte_order_mark(tmp_path):
+    """\n, \r\n and a lone \r each end a line; a leading byte order mark is not a character."""
+    path = tmp_path / 'docs.txt'
+    path.write_bytes('\ufeffemma\rolivia\r\nava\nmia\r'.encode())
+    assert data.read_docs(path) == ['emma', 'olivia', 'ava', 'mia']
+
+
 @pytest.mark.parametrize('content, words', [
     (None, 'cannot read'),
     (b'', 'no documents'),
     (b'\n  \n\t\r\n', 'no documents'),
     (b'emma\nol\xffivia\n', 'line 2'),
+    (b'\0' * 16, "line 1 has the control character '\\x00'"),
+    ('emma\nava\n'.encode('utf-16-le'), 'control character'),
+    ('emma\nava\n'.encode('utf-16'), 'not UTF-8'),
+    (b'emma\rava\rmi\x1ba\r', 'line 3'),
 ])
 def test_bad_files_are_one_line_data_errors(tmp_path, content, words):
     path = tmp_path / 'docs.txt'
