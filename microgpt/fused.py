@@ -5,6 +5,9 @@
 
 The forward values and the gradients are the teaching engine's, bit for bit, from
 a graph with a fraction of the nodes.
+
+Written in the chapters "Reproducing the reference exactly" (book/12-reproducing.md) and
+"Just efficiency" (book/13-efficiency.md) of the microgpt book.
 """
 import gc
 import sys

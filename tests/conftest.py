@@ -18,8 +18,8 @@ REFERENCE_SAMPLES = ['kamon', 'ann', 'karai', 'jaire', 'vialan', 'karia', 'yeran
 
 def pytest_addoption(parser):
     parser.addoption('--slow', action='store_true',
-                     help='also run the tests marked slow: the full reference runs, the gradient check of '
-                          'every parameter, long runs of the teaching engine (CI runs them)')
+                     help='also run the tests marked slow (minutes): the full reference run on every engine '
+                          'and the gradient check of every parameter (CI runs them)')
 
 
 def pytest_collection_modifyitems(config, items):
