@@ -7,6 +7,9 @@
 the appendix and prints their numbers. The engine here works on plain floats like
 microgpt.fast, but is written to be changed, not to match the teaching engine's
 rounding: its gradients agree with the teaching engine's up to rounding.
+
+Written in the chapter "Appendix: why these choices?" (book/19-ablations.md) of the microgpt
+book.
 """
 import math
 import multiprocessing

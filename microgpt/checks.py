@@ -2,7 +2,11 @@
 # Do not edit: change the chapter, then run `python book/_ext/tangle.py`.
 
 """Guarding a run's files: outputs that are not inputs, no silent overwrite, one writer
-per output, sizes that fit in memory, and a standard output that fails in one line."""
+per output, sizes that fit in memory, and a standard output that fails in one line.
+
+Written in the chapter "A training run, start to finish" (book/17-runs.md) of the microgpt
+book.
+"""
 import fcntl
 import os
 from pathlib import Path

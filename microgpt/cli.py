@@ -11,6 +11,8 @@
 
 Every error is one line on standard error; the exit status is 2 for a usage
 error, 1 for unusable data or checkpoints, 130 for a run stopped with Ctrl-C.
+
+Written in the chapter "The tool" (book/16-tool.md) of the microgpt book.
 """
 import random
 import shlex
