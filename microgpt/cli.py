@@ -194,7 +194,7 @@ def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(words)
     args.argv = argv  # for the command that continues a stopped run
-    stdout, sys.stdout = sys.stdout, Stdout(sys.stdout)  # see checks.Stdout in 17-runs
+    stdout, sys.stdout = sys.stdout, Stdout(sys.stdout)  # see checks.Stdout in 19-promises
     try:
         status = command(args)
         sys.stdout.flush()

@@ -84,6 +84,24 @@ def prepare_run(args, held):
     return ckpt, check_resume(ckpt, docs, args.seed, args.resume)
 
 
+def check_resume(ckpt, docs, seed, where):
+    """docs in the order the run in ckpt trains on them, after checking that it began
+    with these documents and this seed. where names the checkpoint in messages."""
+    c, original = ckpt.model.config, docs
+    # begin again: the stream moves as the run's did, drawing first weights we throw away
+    docs, tokenizer, _, rng = begin(docs, seed, n_embd=c.n_embd, n_head=c.n_head,
+                                    n_layer=c.n_layer, block_size=c.block_size)
+    if tokenizer.chars != ckpt.tokenizer.chars:
+        raise CheckpointError(f'{where} was trained on documents with another vocabulary')
+    if fingerprint(original) != ckpt.data:
+        raise CheckpointError(f'{where} was trained on other documents (edited, added, removed '
+                              'or reordered); resume with the data file the run was started with')
+    if rng.getstate() != ckpt.rng.getstate():
+        raise CheckpointError(f'{where} was not started from these documents with --seed {seed}; '
+                              'resume with the --data and --seed the run was started with')
+    return docs
+
+
 class Stop(Exception):
     """Raised between two training steps, to end training there."""
 
@@ -192,21 +210,3 @@ def save(path, ckpt):
         save_checkpoint(path, ckpt)
     except OSError as error:
         raise OutputError(f'cannot write the checkpoint {path}: {error.strerror}') from None
-
-
-def check_resume(ckpt, docs, seed, where):
-    """docs in the order the run in ckpt trains on them, after checking that it began
-    with these documents and this seed. where names the checkpoint in messages."""
-    c, original = ckpt.model.config, docs
-    # begin again: the stream moves as the run's did, drawing first weights we throw away
-    docs, tokenizer, _, rng = begin(docs, seed, n_embd=c.n_embd, n_head=c.n_head,
-                                    n_layer=c.n_layer, block_size=c.block_size)
-    if tokenizer.chars != ckpt.tokenizer.chars:
-        raise CheckpointError(f'{where} was trained on documents with another vocabulary')
-    if fingerprint(original) != ckpt.data:
-        raise CheckpointError(f'{where} was trained on other documents (edited, added, removed '
-                              'or reordered); resume with the data file the run was started with')
-    if rng.getstate() != ckpt.rng.getstate():
-        raise CheckpointError(f'{where} was not started from these documents with --seed {seed}; '
-                              'resume with the --data and --seed the run was started with')
-    return docs
