@@ -11,58 +11,44 @@
 
 Every error is one line on standard error; the exit status is 2 for a usage
 error, 1 for unusable data or checkpoints, 130 for a run stopped with Ctrl-C.
+
+Written in the chapter "The tool" (book/16-tool.md) of the microgpt book.
 """
-import os
 import random
 import shlex
+import signal
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 
 from microgpt.checkpoint import load_checkpoint
+from microgpt.checks import Stdout, silence
 from microgpt.data import load_docs
 from microgpt.download import ensure
 from microgpt.engines import ENGINES, bench
-from microgpt.errors import MicrogptError, OutputError, UsageError
+from microgpt.errors import MicrogptError, UsageError
 from microgpt.options import (REFERENCE, bench_parser, info_parser, reference_parser,
                               sample_parser, train_parser)
-from microgpt.progress import Progress, log_line
+from microgpt.progress import Log, Progress, log_line
 from microgpt.reference import run
-from microgpt.runs import (CtrlC, Stop, check_output, check_resume, continue_args, new_run,
-                          program, run_settings, save, train_run)
-
-
-def prepare_run(args):
-    """The run that args describe, and its documents in training order; writes nothing."""
-    if args.resume is None:
-        settings = run_settings(args)
-    check_output(args.out, 'checkpoint', args.data)
-    if args.log is not None:
-        check_output(args.log, 'log', args.data, args.out, args.resume)
-    docs = load_docs(ensure(args.data))
-    if args.resume is None:
-        return new_run(docs, settings, args.seed)
-    ckpt = load_checkpoint(args.resume)
-    run_settings(args, ckpt)  # refuses a setting that contradicts the checkpoint
-    return ckpt, check_resume(ckpt, docs, args.seed, args.resume)
-
-
-def open_log(path, append):
-    try:
-        return open(path, 'a' if append else 'w', encoding='utf-8')
-    except OSError as error:
-        raise OutputError(f'cannot write the log {path}: {error.strerror}') from None
+from microgpt.runs import Signals, Stop, continue_args, prepare_run, program, save, train_run
 
 
 def train_command(args):
-    ckpt, docs = prepare_run(args)
+    with Signals() as signals, ExitStack() as held:
+        ckpt, docs = prepare_run(args, held)
+        return train_prepared(args, ckpt, docs, signals, held)
+
+
+def train_prepared(args, ckpt, docs, signals, held):
     stop = ckpt.num_steps if args.stop_after is None else args.stop_after
     if args.stop_after is not None and not ckpt.step < stop <= ckpt.num_steps:
         to_do = (f'the steps still to do are {ckpt.step + 1} to {ckpt.num_steps}'
                  if ckpt.step < ckpt.num_steps else f'all {ckpt.num_steps} steps are done')
         raise UsageError(f'--stop-after {stop} is not a step still to do: {to_do}')
     engine, start = ENGINES[args.engine], ckpt.step
-    log = open_log(args.log, append=args.resume is not None) if args.log else nullcontext()
+    if args.log:
+        log = held.enter_context(Log(args.log, resume=ckpt.step if args.resume else None))
     err = sys.stderr
     print(f'microgpt: training {len(ckpt.model.parameters()):,} parameters on {len(docs):,} '
           f'documents (vocabulary {ckpt.tokenizer.vocab_size}), steps {start + 1} to {stop} '
@@ -74,31 +60,31 @@ def train_command(args):
     def on_step(ckpt):
         if args.log:
             lr = ckpt.optimizer.lr * (1 - (ckpt.step - 1) / ckpt.num_steps)  # as Adam computes it
-            log.write(log_line(ckpt.step, ckpt.loss, lr, time.perf_counter() - began) + '\n')
-            log.flush()
+            log.write(log_line(ckpt.step, ckpt.loss, lr, time.perf_counter() - began))
         progress(ckpt.step, ckpt.loss)
 
     def save_now():
         save(args.out, ckpt)
         saved.append(ckpt.step)
 
-    with log, CtrlC() as ctrl_c:
-        try:
-            train_run(ckpt, docs, engine, stop, save_now, args.save_every, on_step, ctrl_c)
-        except Stop:
-            progress.close()
-            save_now()
-            again = shlex.join(continue_args(args.argv, args.out))
-            print(f'microgpt: interrupted: saved step {ckpt.step} of {ckpt.num_steps} to '
-                  f'{args.out}; to continue: {program()} {again}', file=err)
-            return 130
-        except KeyboardInterrupt:  # a second Ctrl-C, during a step: that step is lost
-            progress.close()
-            last = f'{args.out} holds step {saved[-1]}' if saved else 'nothing was saved'
-            print(f'microgpt: stopped at once during step {ckpt.step + 1}; {last}', file=err)
-            return 130
-        finally:
-            progress.close()
+    signals.training = True  # from now on a signal stops training after a complete step
+    try:
+        train_run(ckpt, docs, engine, stop, save_now, args.save_every, on_step, signals)
+    except Stop:
+        progress.close()
+        save_now()
+        again = shlex.join(continue_args(args.argv, args.out))
+        print(f'microgpt: interrupted by {signal.Signals(signals.signum).name}: saved step '
+              f'{ckpt.step} of {ckpt.num_steps} to {args.out}; to continue: {program()} {again}',
+              file=err)
+        return 128 + signals.signum
+    except KeyboardInterrupt as error:  # a second signal, during a step: that step is lost
+        progress.close()
+        last = f'{args.out} holds step {saved[-1]}' if saved else 'nothing was saved'
+        print(f'microgpt: stopped at once during step {ckpt.step + 1}; {last}', file=err)
+        return 128 + getattr(error, 'signum', signal.SIGINT)
+    finally:
+        progress.close()
     loss = 'none' if ckpt.loss is None else f'{ckpt.loss:.4f}'
     done = f'microgpt: saved step {ckpt.step} of {ckpt.num_steps} to {args.out} (loss {loss})'
     if ckpt.step < ckpt.num_steps:
@@ -208,17 +194,22 @@ def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(words)
     args.argv = argv  # for the command that continues a stopped run
+    stdout, sys.stdout = sys.stdout, Stdout(sys.stdout)  # see checks.Stdout in 19-promises
     try:
-        return command(args)
+        status = command(args)
+        sys.stdout.flush()
+        return status
     except UsageError as error:
         parser.error(str(error))
     except MicrogptError as error:
         print(f'microgpt: error: {error}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         print('microgpt: interrupted', file=sys.stderr)
-        return 130
+        return 128 + getattr(error, 'signum', signal.SIGINT)
     except BrokenPipeError:
         # the reader went away (as in `microgpt sample | head -3`); say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence(stdout)
         return 1
+    finally:
+        sys.stdout = stdout

@@ -174,7 +174,7 @@ def test_the_books_table_matches_a_rerun(docs):
     table = json.loads(TABLE.read_text())
     assert set(table) == set(A.ABLATIONS)
     assert all(sorted(by_seed) == [str(s) for s in A.SEEDS] for by_seed in table.values())
-    page = (ROOT / '_build' / 'html' / '19-ablations.html').read_text(encoding='utf-8')
+    page = (ROOT / '_build' / 'html' / '20-ablations.html').read_text(encoding='utf-8')
     for name, by_seed in table.items():  # the page shows the numbers of the file
         for field in ('train_loss', 'held_out'):
             xs = [r[field] for r in by_seed.values()]
@@ -232,3 +232,57 @@ def test_ctrl_c_stops_every_process_with_one_line(names_txt):
     assert p.returncode == 130
     assert out == '' and err == 'microgpt.ablations: interrupted; nothing printed\n'
     assert all(state(w) is None or state(w)[0] == 'Z' for w in workers), 'a worker outlived the command'
+
+
+# ---------------------------------------------------------------- awkward input (issue 13)
+
+def long_names(n=600, length=20):
+    r = random.Random(1)
+    return [''.join(r.choice('abcdefghij') for _ in range(length)) for _ in range(n)]
+
+
+def test_no_short_held_out_names_means_no_short_measure():
+    """Every held-out name longer than SHORT: the short-names loss is not available (nan), not a crash."""
+    r = A.run(long_names(), A.Variant(steps=2, **SMALL), 5)
+    assert math.isnan(r.held_out_short)
+    assert math.isfinite(r.train_loss) and math.isfinite(r.held_out)
+
+
+def test_cli_prints_n_a_for_a_measure_with_no_names(tmp_path):
+    data = tmp_path / 'long.txt'
+    data.write_text('\n'.join(long_names()) + '\n')
+    p = cli('reference', '--seeds', '42', '--steps', '1', '--jobs', '1', '--data', str(data))
+    assert p.returncode == 0 and p.stderr == '', p.stderr
+    row = p.stdout.splitlines()[1].split()
+    assert row[:2] == ['reference', '42'] and row[4] == 'n/a'
+    assert all(math.isfinite(float(x)) for x in row[2:4])
+
+
+@pytest.mark.parametrize('content, args, status, words', [
+    (b'', [], 1, 'no documents'),
+    (b'ada\n\xffbob\n', [], 1, 'not UTF-8'),
+    (b'ada\nbob\n', [], 1, 'has 2 documents'),
+    (None, [], 1, 'no data file'),  # a folder
+    (b'ada\n', ['--jobs', '0'], 2, '--jobs'),
+    (b'ada\n', ['--steps', '1000000001'], 2, 'at most 1,000,000,000'),
+    (b'ada\n', ['--steps', '9' * 5000], 2, '--steps'),
+])
+def test_cli_awkward_data_and_numbers_are_one_line(tmp_path, content, args, status, words):
+    data = tmp_path / 'docs.txt'
+    if content is None:
+        data.mkdir()
+    else:
+        data.write_bytes(content)
+    before = sorted(tmp_path.rglob('*'))
+    p = cli(*args, '--data', str(data), cwd=tmp_path)
+    assert p.returncode == status and p.stdout == ''
+    assert p.stderr.count('\n') == 1 and words in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert sorted(tmp_path.rglob('*')) == before  # nothing written, nothing left behind
+
+
+def test_run_all_starts_no_more_processes_than_runs(monkeypatch):
+    started = []
+    real = A.multiprocessing.Pool
+    monkeypatch.setattr(A.multiprocessing, 'Pool', lambda n, *a: started.append(n) or real(n, *a))
+    out = A.run_all(long_names(), {'reference': A.Variant(steps=1, **SMALL)}, [1, 2], jobs=10**20)
+    assert started == [2] and list(out['reference']) == [1, 2]

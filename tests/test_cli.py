@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -84,7 +85,7 @@ def work(tmp_path, trained):
     return tmp_path
 
 
-T = ['train', '--data', 'elements.txt', '--out', 'prior.json']        # a train command, before its options
+T = ['train', '--data', 'elements.txt', '--out', 'new.json']          # a train command, before its options
 R = ['train', '--data', 'elements.txt', '--out', 'prior.json', '--resume']
 
 BAD = {
@@ -114,7 +115,7 @@ BAD = {
     'out is a folder': (['train', '--data', 'elements.txt', '--out', 'folder'], 1, 'is a folder'),
     'out is the data': (['train', '--data', 'elements.txt', '--out', 'elements.txt'], 2, 'input'),
     'log in a missing folder': (T + ['--log', 'no/such/log.jsonl'], 1, 'no folder'),
-    'log is the checkpoint': (T + ['--log', 'prior.json'], 2, 'input'),
+    'log is the checkpoint': (T + ['--log', 'new.json'], 2, 'input'),
     # checkpoints to resume from
     'resume missing': (R + ['nothing.json'], 1, 'no checkpoint'),
     'resume truncated': (R + ['truncated.json'], 1, 'truncated'),
@@ -297,7 +298,7 @@ def test_ctrl_c_saves_the_last_step_and_says_how_to_continue(tmp_path, engine):
     assert status == 130, err
     assert 'Traceback' not in err
     last = err.splitlines()[-1]
-    assert last.startswith('microgpt: interrupted: saved step ')
+    assert last.startswith('microgpt: interrupted by SIGINT: saved step ')
     ckpt = load_checkpoint(run)  # a complete checkpoint...
     assert 1 <= ckpt.step < steps
     assert ckpt.step == len(log.read_text().splitlines())  # ...of the last step that was done
@@ -326,7 +327,8 @@ def test_ctrl_c_handler_asks_first_and_interrupts_second():
         pytest.skip('Ctrl-C is not handled by Python in this process')
     if threading.current_thread() is not threading.main_thread():
         pytest.skip('signals are handled by the main thread, and the tests run in another')
-    with runs.CtrlC() as ctrl_c:
+    with runs.Signals() as ctrl_c:
+        ctrl_c.training = True
         press_ctrl_c()
         assert ctrl_c.pressed
         with pytest.raises(KeyboardInterrupt):
@@ -377,8 +379,8 @@ def test_log_has_one_json_line_per_step(tmp_path):
     assert seconds == sorted(seconds) and seconds[0] >= 0
     assert entries[-1]['loss'] == load_checkpoint(run).loss  # the full float, not a rounded one
     assert all(isinstance(e['loss'], float) and len(repr(e['loss'])) > 8 for e in entries)
-    # a new run (without --resume) starts the log afresh
-    ok(microgpt('train', '--data', ELEMENTS, '--out', run, '--steps', 3, *TINY, '--log', log))
+    # a new run (without --resume) replaces the log only when told to, and then starts it afresh
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, '--steps', 3, *TINY, '--log', log, '--force'))
     assert len(log.read_text().splitlines()) == 3
 
 
@@ -499,3 +501,267 @@ def test_short_train_then_sample_matches_python_m_microgpt(tmp_path, names_txt):
     ok(microgpt('train', '--data', names_txt, '--out', out, '--steps', 30, '--seed', 3))
     run = ok(microgpt('--data', names_txt, '--steps', 30, '--seed', 3)).stdout.splitlines()
     assert [line[11:] for line in run[-20:]] == samples(out).splitlines()
+
+
+# ---------------------------------------------------------------- issue 13: files, signals, limits
+
+def refused(done, status, words):
+    """done ended with status and exactly one line on standard error containing words."""
+    assert done.returncode == status, (done.returncode, done.stderr)
+    assert len(done.stderr.splitlines()) == 1 and 'Traceback' not in done.stderr, done.stderr
+    assert words in done.stderr, done.stderr
+
+
+def no_temporaries(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(('.tmp', '.lock'))]
+
+
+@pytest.mark.parametrize('link', ['hard', 'symbolic'])
+def test_a_link_to_the_data_is_the_data(work, link):
+    make = os.link if link == 'hard' else os.symlink
+    make(work / 'elements.txt', work / 'linked.jsonl')
+    before = snapshot(work)
+    refused(microgpt(*T, '--log', 'linked.jsonl', cwd=work), 2, 'input')
+    refused(microgpt('train', '--data', 'elements.txt', '--out', 'linked.jsonl', cwd=work), 2, 'input')
+    assert snapshot(work) == before
+
+
+def test_a_new_run_never_replaces_a_file_without_force(work):
+    before = snapshot(work)
+    refused(microgpt('train', '--data', 'elements.txt', '--out', 'prior.json', *TINY, '--steps', 2, cwd=work),
+            2, '--force')
+    (work / 'old.jsonl').write_text('keep me\n')
+    refused(microgpt(*T, '--log', 'old.jsonl', *TINY, '--steps', 2, cwd=work), 2, '--force')
+    assert (work / 'old.jsonl').read_text() == 'keep me\n'
+    (work / 'old.jsonl').unlink()
+    os.chmod(work / 'prior.json', 0o444)
+    for extra in [['--force'], ['--resume', 'prior.json']]:
+        refused(microgpt('train', '--data', 'elements.txt', '--out', 'prior.json', *extra, cwd=work), 1, 'read-only')
+    assert snapshot(work) == before
+    os.chmod(work / 'prior.json', 0o644)
+    ok(microgpt('train', '--data', 'elements.txt', '--out', 'prior.json', *TINY, '--steps', 2, '--force', cwd=work))
+    assert load_checkpoint(work / 'prior.json').num_steps == 2
+
+
+def test_saved_files_get_the_usual_mode_and_keep_an_old_one(tmp_path):
+    run = tmp_path / 'run.json'
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, *TINY, '--steps', 2, '--stop-after', 1,
+                preexec_fn=lambda: os.umask(0o022)))
+    assert run.stat().st_mode & 0o777 == 0o644
+    os.chmod(run, 0o640)
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, '--resume', run))
+    assert run.stat().st_mode & 0o777 == 0o640 and no_temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_save_like_ctrl_c(tmp_path, signum):
+    run, log = tmp_path / 'run.json', tmp_path / 'run.jsonl'
+    args = ['train', '--data', ELEMENTS, '--out', run, '--steps', 1_000_000, *TINY, '--log', log]
+    process = subprocess.Popen([sys.executable, '-m', 'microgpt', *map(str, args)], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and (
+            not log.exists() or not log.read_text()):
+        time.sleep(0.005)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    assert 'Traceback' not in err and f'interrupted by {signal.Signals(signum).name}: saved step' in err
+    ckpt = load_checkpoint(run)
+    assert ckpt.step == len(log.read_text().splitlines()) >= 1
+    assert no_temporaries(tmp_path) == []
+
+
+def test_stale_temporaries_of_a_killed_save_are_removed(tmp_path):
+    run = tmp_path / 'run.json'
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    stale, alive, other = (tmp_path / f'.run.json.{dead.pid}.tmp', tmp_path / f'.run.json.{os.getppid()}.tmp',
+                           tmp_path / f'.other.json.{dead.pid}.tmp')
+    for p in (stale, alive, other):
+        p.write_text('{"half a checkpoint')
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, *TINY, '--steps', 2))
+    assert not stale.exists() and alive.exists() and other.exists()  # only a gone writer's, of this file
+
+
+def test_a_second_writer_to_the_same_output_is_refused(tmp_path):
+    run, log = tmp_path / 'run.json', tmp_path / 'run.jsonl'
+    first = subprocess.Popen([sys.executable, '-m', 'microgpt', 'train', '--data', str(ELEMENTS), '--out', str(run),
+                              '--steps', '1000000', *TINY, '--log', str(log)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not log.exists() or not log.read_text()):
+            time.sleep(0.005)
+        refused(microgpt('train', '--data', ELEMENTS, '--out', run, '--steps', 2, *TINY, '--force'), 1, 'another')
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+    assert first.returncode == 143 and no_temporaries(tmp_path) == []
+
+
+def test_resume_on_reordered_or_edited_documents_is_refused(tmp_path):
+    data, run = tmp_path / 'data.txt', tmp_path / 'run.json'
+    names = ELEMENTS.read_text().split()
+    data.write_text('\n'.join(names) + '\n')
+    ok(microgpt('train', '--data', data, '--out', run, *TINY, '--steps', 10, '--stop-after', 2))
+    for changed in [names[1::-1] + names[2:], [names[0] + 'a'] + names[1:]]:
+        data.write_text('\n'.join(changed) + '\n')
+        before = run.read_bytes()
+        refused(microgpt('train', '--data', data, '--out', run, '--resume', run), 1, 'other documents')
+        assert run.read_bytes() == before
+
+
+def test_an_old_checkpoint_version_is_refused(work):
+    old = json.loads((work / 'prior.json').read_text())
+    old['version'] = 1
+    (work / 'v1.json').write_text(json.dumps(old))
+    refused(microgpt('sample', '--model', 'v1.json', cwd=work), 1, 'old checkpoint format version 1')
+
+
+def test_resume_after_a_kill_drops_the_logged_steps_past_the_checkpoint(tmp_path):
+    run, log = tmp_path / 'run.json', tmp_path / 'run.jsonl'
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, *TINY, '--steps', 12, '--stop-after', 4, '--log', log))
+    lines = log.read_text().splitlines()
+    more = [json.dumps({**json.loads(lines[-1]), 'step': s}) for s in (5, 6)]
+    log.write_text('\n'.join(lines + more) + '\n{"step": 7, "lo')  # as a run killed in step 7 leaves it
+    ok(microgpt('train', '--data', ELEMENTS, '--out', run, '--resume', run, '--log', log))
+    one_go, one_log = tmp_path / 'one.json', tmp_path / 'one.jsonl'
+    ok(microgpt('train', '--data', ELEMENTS, '--out', one_go, *TINY, '--steps', 12, '--log', one_log))
+    assert run.read_bytes() == one_go.read_bytes()
+    assert losses(log) == losses(one_log) and [json.loads(x)['step'] for x in log.read_text().splitlines()] == list(
+        range(1, 13))
+
+
+DATA = {
+    'a byte order mark is dropped': ('\ufeffHydrogen\nHelium\n'.encode(), None),
+    'UTF-16': ('Hydrogen\nHelium\n'.encode('utf-16'), 'UTF-8'),
+    'UTF-16 without a mark': ('Hydrogen\nHelium\n'.encode('utf-16-le'), 'line 1'),
+    'NUL bytes': (b'\0' * 64, 'control character'),
+    'NUL on line 3': (b'Hydrogen\nHelium\nLi\0thium\n', 'line 3'),
+}
+
+
+@pytest.mark.parametrize('case', DATA)
+def test_data_that_is_not_lines_of_text(tmp_path, case):
+    raw, words = DATA[case]
+    (tmp_path / 'data.txt').write_bytes(raw)
+    done = microgpt('train', '--data', 'data.txt', '--out', 'run.json', *TINY, '--steps', 2, cwd=tmp_path)
+    if words is None:
+        ok(done)
+        assert '\ufeff' not in load_checkpoint(tmp_path / 'run.json').tokenizer.chars
+    else:
+        refused(done, 1, words)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['data.txt']
+
+
+def test_negative_seeds_are_refused(work):
+    refused(microgpt(*T, '--seed', '-5', cwd=work), 2, '>= 0')
+    refused(microgpt('sample', '--model', 'prior.json', '--seed', '-5', cwd=work), 2, '>= 0')
+
+
+def edited(work, change):
+    """prior.json with change(run) applied and its checksum recomputed, as edited.json."""
+    from microgpt.checkpoint import _digest
+    saved = json.loads((work / 'prior.json').read_text())
+    change(saved['run'])
+    saved['sha256'] = _digest(saved['run'])
+    (work / 'edited.json').write_text(json.dumps(saved))
+    return 'edited.json'
+
+
+EDITS = {
+    'a huge model': (lambda r: r['config'].update(n_embd=10 ** 6, n_head=1, n_layer=10 ** 6), 'memory'),
+    'n_head not dividing n_embd': (lambda r: r['config'].update(n_head=3), 'divisible'),
+    'weights of another shape': (lambda r: r['weights']['wte'].pop(), 'matrix'),
+    'negative second moment': (lambda r: r['adam']['v']['wte'][0].__setitem__(0, -1.0), 'adam v'),
+    'negative random state': (lambda r: r['rng'][1].__setitem__(0, -1), 'random stream'),
+    'random state index too large': (lambda r: r['rng'][1].__setitem__(624, 10 ** 6), 'random stream'),
+    'random state of another version': (lambda r: r['rng'].__setitem__(0, 2), 'random stream'),
+    'gauss_next not a number': (lambda r: r['rng'].__setitem__(2, 'x'), 'random stream'),
+    'beta2 of 1': (lambda r: r['adam'].update(beta2=1.0), 'beta2'),
+    'a fingerprint that is not one': (lambda r: r.update(data_sha256='xyz'), 'fingerprint'),
+}
+
+
+@pytest.mark.parametrize('case', EDITS)
+def test_an_edited_and_rehashed_checkpoint_is_checked_before_building(work, case):
+    change, words = EDITS[case]
+    refused(microgpt('info', '--model', edited(work, change), cwd=work, timeout=60), 1, words)
+
+
+def test_deeply_nested_json_is_one_line(work):
+    (work / 'nested.json').write_text('[' * 100_000 + ']' * 100_000)
+    refused(microgpt('info', '--model', 'nested.json', cwd=work), 1, 'checkpoint')
+    (work / 'digits.json').write_text('{"format": 1' + '0' * 5000 + '}')
+    refused(microgpt('info', '--model', 'digits.json', cwd=work), 1, 'checkpoint')
+
+
+def test_sizes_beyond_memory_are_refused_up_front(work):
+    refused(microgpt(*T, '--n-embd', 100_000, '--n-layer', 10_000, '--n-head', 1, cwd=work, timeout=30), 2,
+            'memory')
+    with open(work / 'huge.txt', 'wb') as f:
+        f.truncate(1 << 40)  # a sparse file: a terabyte that takes no room on disk
+    refused(microgpt('train', '--data', 'huge.txt', '--out', 'x.json', cwd=work, timeout=30), 1, 'memory')
+
+
+def test_stdout_full_or_closed_is_one_line(trained):
+    with open('/dev/full', 'w') as full:
+        done = subprocess.run([sys.executable, '-m', 'microgpt', 'sample', '--model', str(trained)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    refused(done, 1, 'No space left')
+    done = subprocess.run(f'{shlex.quote(sys.executable)} -m microgpt info --model {shlex.quote(str(trained))} >&-',
+                          shell=True, stderr=subprocess.PIPE, text=True, timeout=60)
+    refused(done, 1, 'standard output is closed')
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A folder on a file system of 64 kB (a tmpfs), or skip where mounting is not allowed."""
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip('cannot mount a small tmpfs here (test_full_disk_in_process simulates it)')
+    yield disk
+    subprocess.run(['umount', str(disk)])
+
+
+def test_log_on_a_full_disk_is_one_line(tmp_path, tiny_disk):
+    done = microgpt('train', '--data', ELEMENTS, '--out', tmp_path / 'run.json', '--log', tiny_disk / 'log.jsonl',
+                    '--steps', 100_000, *TINY, '--save-every', 50, timeout=120)
+    assert done.returncode == 1 and 'Traceback' not in done.stderr
+    assert done.stderr.splitlines()[-1] == f'microgpt: error: cannot write the log {tiny_disk / "log.jsonl"}: ' \
+                                           'No space left on device'
+
+
+def test_checkpoint_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_disk):
+    done = microgpt('train', '--data', ELEMENTS, '--out', tiny_disk / 'run.json', '--steps', 1, '--n-embd', 64,
+                    '--n-head', 1, timeout=120)
+    assert done.returncode == 1 and 'Traceback' not in done.stderr
+    assert 'No space left on device' in done.stderr.splitlines()[-1]
+    assert os.listdir(tiny_disk) == []
+
+
+def test_full_disk_in_process(tmp_path, monkeypatch):
+    """Where no tmpfs can be mounted: the log's write fails as on a full disk."""
+    from microgpt import progress
+
+    def full(fd, data):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(progress, 'os', types.SimpleNamespace(**{**vars(os), 'write': full}))
+    status = cli.main(['train', '--data', str(ELEMENTS), '--out', str(tmp_path / 'run.json'),
+                       '--log', str(tmp_path / 'log.jsonl'), '--steps', '3', *TINY])
+    assert status == 1 and not (tmp_path / 'run.json').exists() and no_temporaries(tmp_path) == []
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / 'big.txt').write_text('abcdefgh\n' * 3_000_000)  # a few seconds to read and check
+    for delay in (0.3, 0.8):
+        process = subprocess.Popen([sys.executable, '-m', 'microgpt', 'train', '--data', 'big.txt', '--out', 'run.json',
+                                    '--log', 'run.jsonl'], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=default_sigint)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and err == 'microgpt: interrupted\n', (process.returncode, err)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['big.txt']

@@ -2,8 +2,13 @@
 and reading the data set."""
 import hashlib
 import http.server
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +109,128 @@ def test_failed_download_keeps_an_existing_file(server, tmp_path):
         download.download(f'{server}/corrupt.txt', dest, GOOD_SHA)
     assert dest.read_text() == 'old\n'
     assert list(tmp_path.iterdir()) == [dest]
+
+
+# ---------------------------------------------------------------- a server that misbehaves
+
+@pytest.fixture(scope='module')
+def bad_server():
+    """A web server on 127.0.0.1 that sends its answer a byte at a time, or far too much."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            try:
+                if self.path == '/trickle-all':  # the status line and headers a byte at a time too
+                    self.trickle(b'HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n' + b'a\n' * 500)
+                    return
+                self.send_response(200)
+                if self.path == '/trickle':
+                    self.send_header('Content-Length', '1000')
+                    self.end_headers()
+                    self.trickle(b'a\n' * 500)
+                elif self.path == '/huge':  # says how big it is
+                    self.send_header('Content-Length', str(10**10))
+                    self.end_headers()
+                    self.endless()
+                else:  # /endless: no length, keeps sending until the client hangs up
+                    self.end_headers()
+                    self.endless()
+            except OSError:  # the client hung up, which is the point
+                pass
+
+        def trickle(self, data):
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                time.sleep(0.02)
+
+        def endless(self):
+            while True:
+                self.wfile.write(b'ada\n' * 4096)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def refused_cleanly(url, dest, **limits):
+    """Download url into dest expecting a failure: the one-line message."""
+    with pytest.raises(DataError) as caught:
+        download.download(url, dest, GOOD_SHA, **limits)
+    message = str(caught.value)
+    assert '\n' not in message and url in message and str(dest) in message
+    assert not dest.exists() and not dest.parent.exists() or list(dest.parent.iterdir()) == []
+    return message
+
+
+@pytest.mark.parametrize('route', ['/trickle', '/trickle-all'])
+def test_a_trickling_server_meets_the_overall_deadline(bad_server, tmp_path, route):
+    start = time.monotonic()
+    message = refused_cleanly(bad_server + route, tmp_path / 'names.txt', deadline=0.5)
+    assert time.monotonic() - start < 3  # the per-read timeout alone would wait 20 s and more
+    assert 'not complete after 0.5 seconds' in message
+
+
+@pytest.mark.parametrize('route, words', [('/huge', 'offers 10,000,000,000 bytes'),
+                                          ('/endless', 'sent more than')])
+def test_an_oversized_answer_is_refused(bad_server, tmp_path, route, words):
+    message = refused_cleanly(bad_server + route, tmp_path / 'names.txt', limit=100_000)
+    assert words in message and '100,000 bytes allowed' in message
+
+
+def test_the_default_limits_fit_the_real_file(names_txt, bad_server, tmp_path):
+    assert names_txt.stat().st_size * 10 < download.LIMIT
+    assert 60 <= download.DEADLINE <= 600
+    start = time.monotonic()
+    refused_cleanly(bad_server + '/endless', tmp_path / 'names.txt')  # the real limit, read for real
+    assert time.monotonic() - start < 30
+
+
+def test_the_address_is_configurable(monkeypatch):
+    monkeypatch.delenv('MICROGPT_DATA_URL', raising=False)
+    assert download.address() == data.URL
+    monkeypatch.setenv('MICROGPT_DATA_URL', '')  # set but empty counts as not set
+    assert download.address() == data.URL
+    monkeypatch.setenv('MICROGPT_DATA_URL', 'http://127.0.0.1:1/mirror.txt')
+    assert download.address() == 'http://127.0.0.1:1/mirror.txt'
+
+
+def command_with_empty_default(tmp_path, url, *args):
+    """Run `python -m microgpt ARGS` from a copy of the package outside any checkout, with no
+    MICROGPT_DATA, a per-user cache in tmp_path and MICROGPT_DATA_URL=url."""
+    package = tmp_path / 'site' / 'microgpt'
+    shutil.copytree(Path(microgpt.__file__).parent, package, ignore=shutil.ignore_patterns('__pycache__'))
+    env = {k: v for k, v in os.environ.items() if k != 'MICROGPT_DATA'}
+    env.update(PYTHONPATH=str(package.parent), HOME=str(tmp_path / 'home'),
+               XDG_CACHE_HOME=str(tmp_path / 'cache'), MICROGPT_DATA_URL=url, PYTHONDONTWRITEBYTECODE='1')
+    where = subprocess.run([sys.executable, '-c', 'import microgpt.data as d; print(d.default_path())'],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    default = tmp_path / 'cache' / 'microgpt' / 'names.txt'
+    assert where == str(default)  # the download cannot land in this checkout
+    result = subprocess.run([sys.executable, '-m', 'microgpt', *args], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    return result, default
+
+
+def test_the_command_line_downloads_from_the_configured_address(server, tmp_path):
+    result, default = command_with_empty_default(tmp_path, f'{server}/names.txt', 'bench', '--steps', '1')
+    assert result.returncode == 0, result.stderr
+    assert sha(default) == GOOD_SHA
+    assert os.listdir(default.parent) == ['names.txt']
+
+
+@pytest.mark.parametrize('route', ['/corrupt.txt', '/error'])
+def test_the_command_line_refuses_a_bad_download_in_one_line(server, tmp_path, route):
+    result, default = command_with_empty_default(tmp_path, server + route, 'bench', '--steps', '1')
+    assert result.returncode != 0
+    assert result.stderr.count('\n') == 1 and 'Traceback' not in result.stderr
+    assert server + route in result.stderr and 'MICROGPT_DATA' in result.stderr
+    assert not (tmp_path / 'cache').exists()
 
 
 # ---------------------------------------------------------------- where the file is found
@@ -244,11 +371,22 @@ def test_lines_are_stripped_and_blank_lines_dropped(tmp_path):
     assert data.read_docs(path) == ['emma', 'olivia', 'ava\tx']
 
 
+def test_line_ends_and_a_byte_order_mark(tmp_path):
+    """\n, \r\n and a lone \r each end a line; a leading byte order mark is not a character."""
+    path = tmp_path / 'docs.txt'
+    path.write_bytes('\ufeffemma\rolivia\r\nava\nmia\r'.encode())
+    assert data.read_docs(path) == ['emma', 'olivia', 'ava', 'mia']
+
+
 @pytest.mark.parametrize('content, words', [
     (None, 'cannot read'),
     (b'', 'no documents'),
     (b'\n  \n\t\r\n', 'no documents'),
     (b'emma\nol\xffivia\n', 'line 2'),
+    (b'\0' * 16, "line 1 has the control character '\\x00'"),
+    ('emma\nava\n'.encode('utf-16-le'), 'control character'),
+    ('emma\nava\n'.encode('utf-16'), 'not UTF-8'),
+    (b'emma\rava\rmi\x1ba\r', 'line 3'),
 ])
 def test_bad_files_are_one_line_data_errors(tmp_path, content, words):
     path = tmp_path / 'docs.txt'

@@ -13,6 +13,11 @@ cell of the same module defined. In the notebook that cell runs as written
     python book/_ext/tangle.py           write microgpt/ from the book
     python book/_ext/tangle.py --check   exit 1 with a diff if microgpt/ is stale
 
+Both exit 2 with one line when the book cannot be tangled: a chapter that is not
+UTF-8, a target outside the package (through a symlink too) or in a hidden or
+``__pycache__`` folder, or one name defined at the top of a module (or of a
+growing class) by two different cells, where the later would silently win.
+
 The same file is the Sphinx extension that writes the package before a build,
 shows on every tangled cell the module it lands in, and renders the module map
 (the ``{tangle-map}`` directive).
@@ -20,10 +25,12 @@ shows on every tangled cell the module it lands in, and renders the module map
 import argparse
 import ast
 import difflib
+import keyword
 import os
 import re
+import secrets
+import stat
 import sys
-import tempfile
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +51,7 @@ def chapters(root=ROOT):
     if not index.exists():
         raise TangleError(f'{index}: the book has no root document')
     order, in_toc = [index], False
-    for number, line in enumerate(index.read_text(encoding='utf-8').splitlines(), 1):
+    for number, line in enumerate(read(index, root).splitlines(), 1):
         text = line.strip()
         if text.startswith('```{toctree}'):
             in_toc = True
@@ -53,7 +60,7 @@ def chapters(root=ROOT):
         elif in_toc and text and not text.startswith(':'):
             name = re.sub(r'^.*<(.+)>$', r'\1', text)  # "Title <doc>" form
             path = root / 'book' / f'{name}.md'
-            if not path.exists():
+            if not path.is_file():
                 raise TangleError(f'{rel(index, root)}:{number}: toctree entry {name!r} has no file {rel(path, root)}')
             order.append(path)
     return order
@@ -63,28 +70,62 @@ def rel(path, root=ROOT):
     return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
+def read(path, root=ROOT):
+    """A chapter's text; a file that is not UTF-8 or cannot be read is a one-line TangleError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise TangleError(f'{rel(path, root)}: cannot read: {error.strerror}') from None
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b'\n') + 1
+        raise TangleError(f'{rel(path, root)}: not UTF-8 text '
+                          f'(byte 0x{data[error.start]:02x} at line {line})') from None
+
+
 def cells(path, root=ROOT):
     """The tangled cells of one chapter: (target, code, line of the cell's fence)."""
+    return [(module, code, line) for module, code, line, _ in _cells(path, root)]
+
+
+def _cells(path, root=ROOT):
+    """As cells(), with the line where each cell's code starts as a fourth item."""
     from myst_nb.core.read import read_myst_markdown_notebook
     name = rel(path, root)
-    text = Path(path).read_text(encoding='utf-8')
+    text = read(path, root)
     try:
         nb = read_myst_markdown_notebook(text, add_source_map=True, path=str(path))
     except Exception as error:  # the reader's own message, made one line
         raise TangleError(f'{name}: cannot read chapter: {" ".join(str(error).split())}') from None
-    found = []
+    found, lines = [], text.splitlines()
     for cell, line in zip(nb.cells, nb.metadata['source_map']):
         if cell.cell_type == 'code' and 'tangle' in cell.metadata:
-            found.append((target(cell.metadata['tangle'], f'{name}:{line}'), cell.source, line))
+            found.append((target(cell.metadata['tangle'], f'{name}:{line}'), cell.source, line,
+                          code_start(lines, line, cell.source)))
     # the reader skips cells nested in other blocks; a tangle option there would be lost silently
-    seen = {line for _, _, line in found}
-    lines = text.splitlines()
+    seen = {line for _, _, line, _ in found}
     for number, line in enumerate(lines, 1):
         if TANGLE_OPTION.match(line):
             fence = next((n for n in range(number - 1, 0, -1) if '{code-cell}' in lines[n - 1]), None)
             if fence not in seen:
                 raise TangleError(f'{name}:{number}: a :tangle: cell must be a top-level {{code-cell}}, not nested in another block')
     return found
+
+
+def code_start(lines, fence, source):
+    """The line of the chapter where a cell's code starts (after the fence and its options)."""
+    first = next((n for n, s in enumerate(source.split('\n')) if s.strip()), 0)
+    wanted = source.split('\n')[first]
+    for number in range(fence + 1, len(lines) + 1):
+        if lines[number - 1] == wanted:
+            return number - first
+    return fence + 1
+
+
+def importable(part):
+    """A folder or module name Python can import, and not a hidden or dunder folder's."""
+    return part.isidentifier() and not keyword.iskeyword(part)
 
 
 def target(value, where):
@@ -95,19 +136,84 @@ def target(value, where):
         raise TangleError(f'{where}: tangle target {value!r} is outside {PACKAGE}/')
     if path.suffix != '.py':
         raise TangleError(f'{where}: tangle target {value!r} is not a .py file')
+    folders = path.parts[1:-1]
+    if any(not importable(f) or f.startswith('__') for f in folders) or not importable(path.stem):
+        raise TangleError(f'{where}: tangle target {value!r} is not an importable module '
+                          '(every folder and the file name must be identifiers; no hidden, '
+                          'dunder or __pycache__ folders)')
     return path.as_posix()
+
+
+def place(root, module, where):
+    """The file a module is written to; refused if it leads out of the package or through a symlink."""
+    package = root / PACKAGE
+    path = root / module
+    for step in [package / Path(*path.relative_to(package).parts[:n])
+                 for n in range(1, len(path.relative_to(package).parts) + 1)]:
+        if step.is_symlink():
+            raise TangleError(f'{where}: tangle target {module} goes through the symlink '
+                              f'{rel_lexical(step, root)}; the tangler writes only real files inside {PACKAGE}/')
+    if package.exists() and path.exists() and not path.resolve().is_relative_to(package.resolve()):
+        raise TangleError(f'{where}: tangle target {module} is outside {PACKAGE}/ on disk')
+    return path
+
+
+def rel_lexical(path, root):
+    return Path(path).relative_to(root).as_posix()
 
 
 def tangle(root=ROOT):
     """The package as the book defines it: {relative path: text}."""
-    parts, sources = {}, {}
+    return _tangle(root)[0]
+
+
+def _tangle(root=ROOT):
+    """The package, and where each module's first cell is: ({path: text}, {path: 'book/x.md:line'})."""
+    parts, sources, first, defined = {}, {}, {}, {}
     for chapter in chapters(root):
-        for module, code, line in cells(chapter, root):
+        name = rel(chapter, root)
+        for module, code, line, start in _cells(chapter, root):
             sources.setdefault(module, [])
-            if rel(chapter, root) not in sources[module]:
-                sources[module].append(rel(chapter, root))
-            parts[module] = add(parts.get(module, ''), code, f'{rel(chapter, root)}:{line}')
-    return {module: header(sources[module]) + text + '\n' for module, text in parts.items()}
+            first.setdefault(module, f'{name}:{line}')
+            if name not in sources[module]:
+                sources[module].append(name)
+            for what, number in definitions(code, f'{name}:{line}'):
+                here = f'{name}:{start + number - 1}'
+                seen = defined.setdefault(module, {}).setdefault(what, (here, line, name))
+                if seen[1:] != (line, name):
+                    raise TangleError(f'{here}: {what} is already defined in {module} at {seen[0]}; '
+                                      'two cells defining one name would leave only the later one')
+            parts[module] = add(parts.get(module, ''), code, f'{name}:{line}')
+    return {module: header(sources[module]) + text + '\n' for module, text in parts.items()}, first
+
+
+def definitions(code, where):
+    """The names a cell defines at the top of its module, or of the class it grows:
+    [(name, line in the cell)]; a growing cell's own `class X(X):` is not a new definition."""
+    try:
+        tree = ast.parse(code.strip('\n') if GROW.match(code.strip('\n').split('\n', 1)[0]) else code)
+    except SyntaxError as error:
+        raise TangleError(f'{where}: the cell does not parse: {error.msg} (line {error.lineno} of the cell)') from None
+    found = []
+
+    def collect(body, prefix):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.append((prefix + node.name, node.lineno))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                for each in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    for name in ast.walk(each):
+                        if isinstance(name, ast.Name) and isinstance(each, (ast.Name, ast.Tuple, ast.List)):
+                            found.append((prefix + name.id, node.lineno))
+    grow = GROW.match(code.strip('\n').split('\n', 1)[0])
+    if grow:
+        collect(tree.body[0].body, f'{grow.group(1)}.')
+        return found
+    collect(tree.body, '')
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            collect(node.body, f'{node.name}.')
+    return found
 
 
 def header(chapters):
@@ -148,7 +254,10 @@ def on_disk(root=ROOT):
 
 def diff(root=ROOT):
     """A unified diff from the package on disk to the package the book defines ('' if none)."""
-    want, have = tangle(root), on_disk(root)
+    want, first = _tangle(root)
+    for module in want:
+        place(root, module, first[module])
+    have = on_disk(root)
     out = []
     for module in sorted(set(want) | set(have)):
         old, new = have.get(module), want.get(module)
@@ -163,7 +272,9 @@ def diff(root=ROOT):
 
 def write(root=ROOT):
     """Make the package on disk equal to the book's; return the paths changed."""
-    want, have = tangle(root), on_disk(root)
+    want, first = _tangle(root)
+    places = {module: place(root, module, first[module]) for module in want}
+    have = on_disk(root)
     strays = [m for m in have if m not in want and not have[m].startswith(MARK)]
     if strays:
         raise TangleError(f'{strays[0]} is in the package but no chapter tangles it and it was not generated: '
@@ -171,7 +282,7 @@ def write(root=ROOT):
     changed = []
     for module, text in want.items():
         if have.get(module) != text:
-            atomic_write(root / module, text)
+            atomic_write(places[module], text)
             changed.append(module)
     for module in have:
         if module not in want:
@@ -181,10 +292,15 @@ def write(root=ROOT):
 
 
 def atomic_write(path, text):
+    """Write through a temporary file and a rename; a new file gets the usual mode
+    (0o666 less the umask), an existing one keeps its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f:
+            if path.exists():
+                os.chmod(f.fileno(), stat.S_IMODE(path.stat().st_mode))
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -211,6 +327,9 @@ def main(argv=None):
         return 0
     except TangleError as error:
         print(f'tangle: {error}', file=sys.stderr)
+        return 2
+    except OSError as error:  # a package folder that cannot be written, say
+        print(f'tangle: cannot write {error.filename or args.root}: {error.strerror or error}', file=sys.stderr)
         return 2
 
 
