@@ -20,6 +20,17 @@ from microgpt.data import DataError
 GOOD_SHA = data.SHA256
 
 
+def serve(handler):
+    """Serve with handler on 127.0.0.1 in a thread: yields the base URL, then stops."""
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
 @pytest.fixture(scope='module')
 def server(names_txt):
     """A web server on 127.0.0.1 with the good file, a corrupted copy and a failing route."""
@@ -41,13 +52,7 @@ def server(names_txt):
         def log_message(self, *args):  # keep the test output clean
             pass
 
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    yield from serve(Handler)
 
 
 def refused_url():
@@ -149,13 +154,7 @@ def bad_server():
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    yield from serve(Handler)
 
 
 def refused_cleanly(url, dest, **limits):
