@@ -25,6 +25,21 @@ def doc_loss(model, tokens):
     return (1 / n) * sum(terms)
 
 
+HELD_OUT = 500  # 1000 steps of one name each never reach the last 500 of 32,033
+
+
+def split(docs):
+    """The documents to train on and the held-out ones that measure a model: the
+    last HELD_OUT of the list. Every held-out loss in the book is on these.
+
+    >>> train, held_out = split([str(i) for i in range(2000)])
+    >>> len(train), held_out[0], held_out[-1]
+    (1500, '1500', '1999')
+
+    """
+    return docs[:-HELD_OUT], docs[-HELD_OUT:]
+
+
 def bigram_probs(docs, tokenizer, smoothing=1):
     """P[a][b], the probability that token b follows token a, counted from docs.
 
