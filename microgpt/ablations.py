@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import microgpt
 from microgpt import __version__
 from microgpt.checkpoint import write_atomic
 from microgpt.data import load_docs
@@ -94,13 +95,14 @@ def run_all(docs, variants=ABLATIONS, seeds=SEEDS, jobs=None, progress=False):
     return {n: {s: done[n, s] for s in seeds} for n in variants}
 
 
-RESULTS = Path(__file__).resolve().parent.parent / 'data' / 'ablations.json'
+PACKAGE = Path(microgpt.__file__).resolve().parent
+RESULTS = PACKAGE.parent / 'data' / 'ablations.json'
 
 
 def engine_modules():
     """This module and the engine that computes the numbers: microgpt.knobs and every
     microgpt module it imports, directly or through others."""
-    package, found, todo = Path(__file__).resolve().parent, {'ablations'}, ['knobs']
+    package, found, todo = PACKAGE, {'ablations'}, ['knobs']
     while todo:
         name = todo.pop()
         if name not in found:
@@ -116,12 +118,21 @@ def engine_modules():
     return sorted(found)
 
 
+def code(name):
+    """The code of a microgpt module as Python parses it: without its comments,
+    docstrings and layout, which cannot change a number."""
+    tree = ast.parse((PACKAGE / f'{name}.py').read_text('utf-8'))
+    for node in ast.walk(tree):
+        body = getattr(node, 'body', None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def fingerprint():
-    """The SHA-256 of the sources of engine_modules()."""
-    package, h = Path(__file__).resolve().parent, hashlib.sha256()
-    for name in engine_modules():
-        h.update(f'{name}\n'.encode() + (package / f'{name}.py').read_bytes())
-    return h.hexdigest()
+    """The SHA-256 of the code of engine_modules()."""
+    return hashlib.sha256('\n'.join(f'{n}\n{code(n)}' for n in engine_modules()).encode()).hexdigest()
 
 
 def save(path, command, results):
@@ -193,11 +204,11 @@ def main(argv=None):
               f'experiments hold out {HELD_OUT} and train on the rest', file=sys.stderr)
         return 1
     variants = {n: replace(ABLATIONS[n], steps=args.steps) for n in args.names or ABLATIONS}
+    progress = bool(args.out) or sys.stderr.isatty()  # a line that counts the runs done
     try:
-        results = run_all(docs, variants, args.seeds, args.jobs,
-                          progress=bool(args.out) or sys.stderr.isatty())
+        results = run_all(docs, variants, args.seeds, args.jobs, progress)
     except KeyboardInterrupt:
-        print('\nmicrogpt.ablations: interrupted; nothing written', file=sys.stderr)
+        print(f'{chr(10) * progress}microgpt.ablations: interrupted; nothing written', file=sys.stderr)
         return 130
     if args.out:
         save(args.out, ' '.join(['python -m microgpt.ablations', *(argv or sys.argv[1:])]), results)
