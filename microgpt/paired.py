@@ -27,6 +27,7 @@ def t_below(x, df, n=2000):
 def t_quantile(p, df):
     """The x with P(T <= x) = p, for 1/2 <= p < 1, found by bisection.
 
+    >>> from microgpt.paired import t_quantile
     >>> round(t_quantile(0.975, 9), 3)   # the textbook value for 9 degrees of freedom
     2.262
     >>> round(t_quantile(0.975, 10**6), 2)  # many degrees of freedom: the normal's 1.96
@@ -56,6 +57,7 @@ def paired(a, b, level=0.95):
     """Compare a with b, measured at the same seeds (in the same order): the mean of
     the differences a - b, its standard error and a t-interval at this level.
 
+    >>> from microgpt.paired import paired
     >>> p = paired([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
     >>> p.mean, round(p.se, 4), round(p.low, 3), round(p.high, 3), p.lower
     (2.0, 0.5774, -0.484, 4.484, 0)
@@ -73,6 +75,7 @@ def all_agree_chance(n):
     """The chance that n differences all have the same sign, either sign, when the
     recipes are equally good (each sign then has chance 1/2, independently).
 
+    >>> from microgpt.paired import all_agree_chance
     >>> all_agree_chance(3), all_agree_chance(10)
     (0.25, 0.001953125)
 
