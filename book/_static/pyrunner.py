@@ -52,7 +52,8 @@ def run_cell(source, session):
 
 def install_stubs():
     """Modules the chapters import for the build only. glue() records a number for the
-    prose; in the browser it prints what it would glue. display() prints text."""
+    prose; in the browser it prints what it would glue. display() prints the text of
+    Markdown, HTML and SVG, which the page cannot render as the build does."""
     glued = types.ModuleType('myst_nb')
 
     def glue(name, value, display=True):
@@ -72,7 +73,7 @@ def install_stubs():
         for obj in objects:
             print(repr(obj))
 
-    shown.Markdown = shown.HTML = Text
+    shown.Markdown = shown.HTML = shown.SVG = Text  # shown as their text
     shown.display = display
     ipython = types.ModuleType('IPython')
     ipython.display = shown

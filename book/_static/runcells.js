@@ -136,19 +136,25 @@
     });
   }
 
-  // the earlier cells not yet run (hidden ones too), then this one, as the build ran them
+  // the earlier cells not yet run (hidden ones too), then this one, as the build ran them;
+  // a hidden cell has no place for its output, so its failure is told under this cell
   function runUpTo(cells, k, source) {
-    var chain = Promise.resolve();
+    var chain = Promise.resolve(), failed = '';
     cells.slice(0, k).forEach(function (c, j) {
       if (cellsRun[j] || CANNOT.test(c.source)) return;
       chain = chain.then(function () {
         return run(c.source).then(function (r) {
           cellsRun[j] = true;
           if (c.out) showResult(c.out, r);
+          else if (r.error) failed += 'A hidden cell of this page, run before this one, failed:\n' + r.stderr + '\n';
         });
       });
     });
-    return chain.then(function () { return run(source); }).then(function (r) { cellsRun[k] = true; return r; });
+    return chain.then(function () { return run(source); }).then(function (r) {
+      cellsRun[k] = true;
+      if (failed) r.stderr = failed + r.stderr;
+      return r;
+    });
   }
 
   function attach(cells, k) {
@@ -196,6 +202,7 @@
       return (pad + (w - 2 * pad) * (i + 1) / steps).toFixed(1) + ',' +
              (h - pad - (h - 2 * pad) * (l - min) / (max - min)).toFixed(1);
     });
+    svg.style.display = '';
     svg.querySelector('polyline').setAttribute('points', pts.join(' '));
     svg.querySelector('.mg-ymax').textContent = max.toFixed(1);
     svg.querySelector('.mg-ymin').textContent = min.toFixed(1);
@@ -206,12 +213,13 @@
     var steps = el('input', {type: 'number', min: '1', max: '1000', value: root.getAttribute('data-steps') || '50',
                              class: 'mg-steps', 'aria-label': 'number of training steps'});
     var own = el('textarea', {class: 'mg-editor mg-own', rows: '4', spellcheck: 'false',
-                              placeholder: 'Optional: your own list, one document per line (empty: the names)',
+                              placeholder: 'Optional: your own list, one document per line (empty: the names data set)',
                               'aria-label': 'your own training documents, one per line'});
     var button = el('button', {type: 'button', class: 'mg-button mg-run', text: 'Train'});
     var svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
     svg.setAttribute('viewBox', '0 0 600 200');
     svg.setAttribute('class', 'mg-curve');
+    svg.style.display = 'none';  // shown with the first step
     svg.setAttribute('role', 'img');
     svg.setAttribute('aria-label', 'training loss per step');
     svg.innerHTML = '<line x1="30" y1="170" x2="570" y2="170"/><line x1="30" y1="30" x2="30" y2="170"/>' +
@@ -253,7 +261,8 @@
           if (m) { losses.push(parseFloat(m[1])); plot(svg, losses, n); }
         });
       }).then(function (r) {
-        root.setAttribute('data-stdout', r.stdout);
+        root.setAttribute('data-stdout', r.stdout);  // for the tests
+        root.setAttribute('data-stderr', r.stderr);
         var failed = r.error || (/^microgpt: (error|.*interrupted)/m.exec(r.stderr) || [])[0];
         note.textContent = failed ? 'Training failed: ' + (r.error || r.stderr.trim()) :
           'Trained ' + losses.length + ' steps: the samples are at the end of the output.';
