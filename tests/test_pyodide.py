@@ -157,7 +157,7 @@ def test_stop_ends_a_run_and_python_starts_again(visit):
     page = visit.open('02-tokens.html')
     page.set_default_timeout(BOOT)
     assert in_page(page, 'print(6 * 7)')['stdout'] == '42\n'
-    page.evaluate('window.endless = window.microgptBook.run("while True: pass")')
+    page.evaluate('() => { window.endless = window.microgptBook.run("while True: pass"); }')
     page.locator('.mg-runbar button', has_text='Stop').click()
     assert 'Stopped' in page.evaluate('window.endless')['error']
     assert in_page(page, 'print(6 * 7)')['stdout'] == '42\n'  # a new session

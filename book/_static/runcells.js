@@ -24,7 +24,7 @@
 
   // ------------------------------------------------------------ the Python session
 
-  var worker = null, ready = null, queue = Promise.resolve(), jobs = {}, nextId = 1;
+  var worker = null, ready = null, failBoot = null, queue = Promise.resolve(), jobs = {}, nextId = 1;
   var statusNodes = [], stopButtons = [];
 
   function status(text, busy) {
@@ -37,6 +37,12 @@
     if (ready) return ready;
     worker = new Worker(BASE + 'pyworker.mjs', {type: 'module'});
     ready = new Promise(function (resolve, reject) {
+      failBoot = function (text) {  // a failed or stopped boot: the next run tries afresh
+        status(text, false);
+        if (worker) worker.terminate();
+        worker = null; ready = null;
+        reject(new Error(text));
+      };
       worker.onmessage = function (event) {
         var m = event.data, job = jobs[m.id];
         if (m.type === 'status') status(m.text, true);
@@ -44,11 +50,11 @@
           book.bootSeconds = m.seconds;
           status('Python ' + 'is ready (started in ' + m.seconds.toFixed(1) + ' s).', false);
           resolve();
-        } else if (m.type === 'failed') { status('Python could not start: ' + m.text, false); reject(new Error(m.text)); }
+        } else if (m.type === 'failed') failBoot('Python could not start: ' + m.text);
         else if (m.type === 'out' && job && job.onOutput) job.onOutput(m.stream, m.text);
         else if (m.type === 'done' && job) { delete jobs[m.id]; job.resolve({stdout: m.stdout, stderr: m.stderr, error: m.error}); }
       };
-      worker.onerror = function (e) { status('Python could not start: ' + e.message, false); reject(new Error(e.message)); };
+      worker.onerror = function (e) { failBoot('Python could not start: ' + e.message); };
     });
     worker.postMessage({type: 'boot', base: BASE});
     return ready;
@@ -74,8 +80,7 @@
   // the next run starts a fresh session.
   function stop() {
     if (!worker) return;
-    worker.terminate();
-    worker = null; ready = null;
+    failBoot('Stopped: the Python session was restarted.');  // if it was still booting
     Object.keys(jobs).forEach(function (id) {
       jobs[id].resolve({stdout: '', stderr: '', error: 'Stopped: the Python session was restarted.'});
       delete jobs[id];
