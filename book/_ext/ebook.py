@@ -69,7 +69,8 @@ def tex_to_mathml(tex, display):
     split = ('\\begin{split}', '\\end{split}')  # Sphinx wraps multi-line formulas in it
     if tex.startswith(split[0]) and tex.endswith(split[1]):
         inner = tex[len(split[0]):-len(split[1])].strip()
-        tex = inner if inner.startswith('\\begin{') else f'\\begin{{aligned}}{inner}\\end{{aligned}}'
+        tex = inner if inner.startswith('\\begin{') else tex
+    tex = tex.replace('{aligned}', '{split}')  # the converter knows split, not aligned
     try:
         el = ET.fromstring(convert(tex, display='block' if display else 'inline'))
     except Exception:  # the converter's output is not always well-formed XML
