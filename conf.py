@@ -54,3 +54,17 @@ html_theme_options = {
 }
 # light or dark as the reader's system prefers; unset, the theme logs an error on a first visit
 html_context = {'default_mode': 'auto'}
+
+# The EPUB (and, from it, the PDF): `python book/_ext/ebook.py` builds both
+import tomllib
+import uuid
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pyproject.toml'), 'rb') as f:
+    version = release = tomllib.load(f)['project']['version']
+epub_title = html_title
+epub_scheme = 'uuid'
+epub_identifier = str(uuid.uuid5(uuid.NAMESPACE_URL, 'microgpt-book'))  # stable across builds
+epub_use_index = False
+epub_show_urls = 'no'           # a link's address is not repeated in the text
+epub_tocdepth = 2
+html_domain_indices = False     # no "Python module index" page

@@ -21,6 +21,9 @@ LOCAL = ({'microgpt', 'conftest'} | {p.stem for p in (ROOT / 'tests').glob('*.py
          | {p.stem for p in (ROOT / 'book' / '_ext').glob('*.py')})
 
 
+EBOOK = ROOT / 'book' / '_ext' / 'ebook.py'  # run by its own command, with the ebook extra
+
+
 def commands():
     """The build command and the test command, as the README writes them."""
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
@@ -99,7 +102,7 @@ def imported_by_the_tests():
     chapters (the exercises run their code cells, the doctests their examples)."""
     found = []
     for folder in ('tests', 'microgpt', 'book/_ext'):
-        for path in sorted((ROOT / folder).glob('*.py')):
+        for path in sorted(p for p in (ROOT / folder).glob('*.py') if p != EBOOK):
             text = path.read_text(encoding='utf-8')
             found += modules_in(text, f'{folder}/{path.name}') + doctest_modules(text, f'{folder}/{path.name}')
     for path in sorted((ROOT / 'book').glob('*.md')):
@@ -115,7 +118,7 @@ def imported_by_the_build():
                     if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'extensions']
     found += [(name.split('.')[0], 'the extensions in conf.py') for name in extensions]
     for folder in ('microgpt', 'book/_ext'):
-        for path in sorted((ROOT / folder).glob('*.py')):
+        for path in sorted(p for p in (ROOT / folder).glob('*.py') if p != EBOOK):
             found += modules_in(path.read_text(encoding='utf-8'), f'{folder}/{path.name}')
     for path in sorted((ROOT / 'book').glob('*.md')):
         found += chapter_modules(path)
@@ -200,3 +203,36 @@ def test_the_build_command_installs_every_module_the_build_imports():
 def test_a_module_missing_from_the_extras_is_caught():
     gaps = missing([('matplotlib', 'book/01-documents.md'), ('json', 'x'), ('microgpt', 'y')], [])
     assert gaps == {'matplotlib': ['book/01-documents.md']}
+
+
+def ebook_command():
+    """The command that builds the PDF and the EPUB, as the README writes it."""
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    section = readme.split('\n## The PDF and the EPUB\n', 1)[1].split('\n## ', 1)[0]
+    [command] = re.findall(r'```sh\n(.*?)\n```', section, re.S)
+    return command
+
+
+def test_ci_runs_the_ebook_command_after_the_build():
+    ci = (ROOT / '.ci' / 'run').read_text(encoding='utf-8').splitlines()
+    build, ebook = commands()[0], ebook_command()
+    assert ebook.endswith('.venv/bin/python book/_ext/ebook.py')
+    at = [i for i, line in enumerate(ci) if line == ebook or line.startswith(ebook + ' || ')]
+    assert len(at) == 1, f'.ci/run must run {ebook!r} verbatim, once'
+    slow = [i for i, line in enumerate(ci) if 'python -m pytest --slow' in line]
+    assert [i for i, line in enumerate(ci) if line.startswith(build)][0] < at[0] < slow[0]
+
+
+@pytest.mark.book
+def test_the_ebook_command_installs_every_module_ebook_py_imports():
+    command = ebook_command()
+    modules = modules_in(EBOOK.read_text(encoding='utf-8'), 'book/_ext/ebook.py')
+    assert {'latex2mathml', 'playwright'} <= {m for m, _ in modules}
+    try:
+        gaps = missing(modules, extras_of(command))
+    except NotInstalled as error:
+        why = f'{error} is not installed: run the ebook command first'
+        if os.environ.get('MICROGPT_BROWSER_TESTS') == '1':
+            pytest.fail(why + ' (MICROGPT_BROWSER_TESTS=1 requires it)', pytrace=False)
+        pytest.skip(why)
+    assert not gaps, f'not installed by {command!r}: {gaps}'
