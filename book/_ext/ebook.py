@@ -41,6 +41,7 @@ WIDGETS = {  # what each widget of the web edition does, for readers of the EPUB
     'tokenizer': 'type a name and see its tokens',
     'temperature': 'move the temperature and watch the next-letter probabilities change',
     'explorer': 'type the start of a name and see the trained model\'s next-letter probabilities',
+    'train': 'train the model on the page, with the loss drawn as it falls, then sample from it',
 }
 TYPES = {'.xhtml': 'application/xhtml+xml', '.css': 'text/css', '.png': 'image/png',
          '.svg': 'image/svg+xml', '.jpg': 'image/jpeg', '.gif': 'image/gif',
@@ -112,13 +113,13 @@ def rewrite_math(body):
 def rewrite_widgets(body, stem, web):
     for parent in body.iter():
         for i, el in enumerate(list(parent)):
-            if 'mg-widget' in classes(el):
-                kind = el.get('data-widget', '')
+            if 'mg-widget' in classes(el) or 'mg-train' in classes(el):
+                kind = el.get('data-widget', 'train')
                 p = ET.Element(X + 'p', {'class': 'widget-note'})
                 where = f'{web.rstrip("/")}/{stem}.html' if web else None
                 p.text = (f'In the web edition of the book, this place holds an interactive '
-                          f'widget: {WIDGETS.get(kind, kind)}. It runs the trained model in the '
-                          f'browser, so it is left out of the e-book')
+                          f'widget: {WIDGETS.get(kind, kind)}. It runs in the browser, so it is '
+                          f'left out of the e-book')
                 if where:
                     p.text += ' ('
                     a = ET.SubElement(p, X + 'a', {'href': where})

@@ -105,13 +105,18 @@ def copy_pyodide(outdir):
             pack.write(CHECKPOINT, '_build/reference-run.json')
 
 
+def web(app):
+    """Whether the build makes web pages (the EPUB is HTML too, but runs no Python)."""
+    return app.builder.format == 'html' and not app.builder.name.startswith('epub')
+
+
 def builder_inited(app):
-    if app.builder.format == 'html':
+    if web(app):
         tarball()  # fail early, before the chapters execute
 
 
 def build_finished(app, exception):
-    if exception is None and app.builder.format == 'html':
+    if exception is None and web(app):
         copy_pyodide(app.outdir)
 
 
@@ -124,7 +129,7 @@ def page_cells(path):
 
 
 def html_page_context(app, pagename, templatename, context, doctree):
-    if not PART_ONE.match(pagename) or doctree is None:
+    if not PART_ONE.match(pagename) or doctree is None or not web(app):
         return
     text = json.dumps(page_cells(app.env.doc2path(pagename)), separators=(',', ':')).replace('</', '<\\/')
     context['body'] = context.get('body', '') + (
