@@ -143,3 +143,82 @@ def markdown_table(header, rows):
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     lines += ['| ' + ' | '.join(map(str, row)) + ' |' for row in rows]
     return '\n'.join(lines)
+
+
+def gpt_figure(config):
+    """The model of book/06-gpt.md as a matplotlib figure, top to bottom, sizes read from
+    config: the residual stream is the thick line, each block a branch off it and back."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch, Rectangle
+
+    n, wide, V = config.n_embd, 4 * config.n_embd, config.vocab_size
+    stream_colour, block_colour = '#1f77b4', '#eef4fb'
+    fig, ax = plt.subplots(figsize=(6.6, 9.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-21.6, 0.4)
+    ax.axis('off')
+
+    def box(x, y, text, w=3.6, h=1.0, fill=block_colour, edge=stream_colour):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle='round,pad=0.02,rounding_size=0.15',
+                                    facecolor=fill, edgecolor=edge, linewidth=1.2, zorder=3))
+        ax.text(x, y, text, ha='center', va='center', fontsize=9.5, zorder=4)
+
+    def arrow(start, end, colour='#555', width=1.2):
+        ax.annotate('', xy=end, xytext=start, zorder=2,
+                    arrowprops=dict(arrowstyle='-|>', color=colour, linewidth=width, shrinkA=0, shrinkB=0))
+
+    def plus(x, y):
+        ax.plot([x], [y], marker='o', markersize=17, markerfacecolor='white', markeredgecolor=stream_colour,
+                markeredgewidth=1.6, zorder=3)
+        ax.text(x, y, '+', ha='center', va='center', fontsize=12, zorder=4)
+
+    s, b = 2.6, 7.0  # x of the residual stream and of the blocks' branches
+    # inputs and embeddings
+    box(1.6, -0.2, f'token id\n(one of {V})', w=2.6, h=0.9, fill='white', edge='#555')
+    box(5.8, -0.2, f'position\n(0 to {config.block_size - 1})', w=2.6, h=0.9, fill='white', edge='#555')
+    box(1.6, -1.7, f'wte: {V} x {n}\nlook up a row', w=2.6)
+    box(5.8, -1.7, f'wpe: {config.block_size} x {n}\nlook up a row', w=2.6)
+    arrow((1.6, -0.65), (1.6, -1.2))
+    arrow((5.8, -0.65), (5.8, -1.2))
+    plus(s, -3.1)
+    arrow((1.6, -2.2), (s - 0.2, -2.9))
+    arrow((5.8, -2.2), (s + 0.22, -2.93))
+    box(s, -4.3, f'rmsnorm ({n})', w=2.6, h=0.8)
+    arrow((s, -3.38), (s, -3.9))
+    # one layer: the attention block, then the MLP block, each a branch off the stream
+    top, bottom = -5.2, -17.0
+    ax.add_patch(Rectangle((0.3, bottom), 9.4, top - bottom, facecolor='none', edgecolor='#999',
+                           linestyle='--', linewidth=1, zorder=1))
+    ax.text(9.6, top - 0.3, f'a layer (this model\nhas n_layer = {config.n_layer})',
+            ha='right', va='top', fontsize=9, color='#555')
+
+    def branch(y_split, boxes, y_join):
+        """A block: from the stream at y_split, through boxes on the right, added back at y_join."""
+        ax.plot([s, b], [y_split, y_split], color='#555', linewidth=1.2, zorder=2)
+        arrow((b, y_split), (b, boxes[0][0] + boxes[0][2] / 2))
+        for (y, text, h), (y_next, _, h_next) in zip(boxes, boxes[1:] + [(None, None, None)]):
+            box(b, y, text, w=4.6, h=h)
+            if y_next is not None:
+                arrow((b, y - h / 2), (b, y_next + h_next / 2))
+        y_last, _, h_last = boxes[-1]
+        ax.plot([b, b], [y_last - h_last / 2, y_join], color='#555', linewidth=1.2, zorder=2)
+        arrow((b, y_join), (s + 0.25, y_join))
+        plus(s, y_join)
+
+    branch(-5.9, [(-6.7, f'rmsnorm ({n})', 0.7),
+                  (-8.2, f'multi-head attention\n{config.n_head} heads x {config.head_dim} numbers\n'
+                         f'q, k, v: {n} -> {n} each, over the KV cache', 1.5),
+                  (-9.7, f'attn_wo: {config.n_embd} -> {n}', 0.7)], -10.6)
+    branch(-11.4, [(-12.2, f'rmsnorm ({n})', 0.7),
+                   (-13.4, f'mlp_fc1: {n} -> {wide}', 0.7),
+                   (-14.5, f'ReLU ({wide})', 0.7),
+                   (-15.6, f'mlp_fc2: {wide} -> {n}', 0.7)], -16.3)
+    # the stream itself, drawn last under the boxes, and the output
+    ax.plot([s, s], [-4.7, -17.9], color=stream_colour, linewidth=4, zorder=1.5, solid_capstyle='butt')
+    ax.text(s - 0.35, -8.2, f'residual stream ({n} numbers)', rotation=90, ha='center', va='center',
+            fontsize=9.5, color=stream_colour)
+    box(s, -18.3, f'lm_head: {n} -> {V}', w=3.0, h=0.8)
+    box(s, -20.6, f'logits: {V} scores,\none per possible next token', w=4.2, h=1.0, fill='white', edge='#555')
+    arrow((s, -18.7), (s, -20.1))
+    fig.tight_layout()
+    return fig
