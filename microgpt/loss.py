@@ -66,6 +66,7 @@ def bigram_probs(docs, tokenizer, smoothing=1):
 
 
 def bigram_doc_loss(P, tokens, block_size):
-    """The bigram model's mean cross-entropy on one document, over doc_loss's window."""
+    """The bigram model's mean cross-entropy on one document, over the same positions
+    as doc_loss: the first min(block_size, len(tokens) - 1)."""
     n = min(block_size, len(tokens) - 1)
     return sum(-math.log(P[tokens[pos]][tokens[pos + 1]]) for pos in range(n)) / n

@@ -44,12 +44,14 @@ class Tokenizer:
         return ''.join(self.chars[i] for i in ids if i != self.BOS)
 
 
-def windows(tokens, block_size):
-    """The (context, next token) pairs of a token list, at most block_size of them.
+def contexts(tokens, block_size):
+    """The (context, next token) pairs of a token list: the context at position pos
+    is the prefix tokens[:pos + 1], the next token is tokens[pos + 1]. Only the first
+    block_size positions are kept; a longer list is cut, not slid along.
 
-    >>> windows([9, 1, 2, 9], block_size=8)
+    >>> contexts([9, 1, 2, 9], block_size=8)
     [([9], 1), ([9, 1], 2), ([9, 1, 2], 9)]
-    >>> windows([9, 1, 2, 9], block_size=2)
+    >>> contexts([9, 1, 2, 9], block_size=2)
     [([9], 1), ([9, 1], 2)]
 
     """

@@ -1,11 +1,11 @@
-"""microgpt.tokenizer: the character vocabulary, BOS, round trips and the sliding window."""
+"""microgpt.tokenizer: the character vocabulary, BOS, round trips and the growing prefixes."""
 import string
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgpt.tokenizer import Tokenizer, windows
+from microgpt.tokenizer import Tokenizer, contexts
 
 
 def test_vocabulary_of_the_real_data(tok):
@@ -53,8 +53,8 @@ def test_unknown_character_is_named(tok, text, bad):
 
 
 @given(tokens=st.lists(st.integers(0, 26), min_size=2, max_size=40), block_size=st.integers(1, 20))
-def test_windows_count_and_shape(tokens, block_size):
-    pairs = windows(tokens, block_size)
+def test_contexts_count_and_shape(tokens, block_size):
+    pairs = contexts(tokens, block_size)
     assert len(pairs) == min(block_size, len(tokens) - 1)
     for pos, (context, target) in enumerate(pairs):
         assert context == tokens[:pos + 1]
@@ -62,16 +62,16 @@ def test_windows_count_and_shape(tokens, block_size):
         assert len(context) <= block_size
 
 
-def test_windows_of_a_name(tok):
-    pairs = windows(tok.encode('ava'), 16)
+def test_contexts_of_a_name(tok):
+    pairs = contexts(tok.encode('ava'), 16)
     assert [(tok.decode(c), tok.chars[t] if t != tok.BOS else 'BOS') for c, t in pairs] == [
         ('', 'a'), ('a', 'v'), ('av', 'a'), ('ava', 'BOS')]
     assert pairs[0][0] == [tok.BOS]
 
 
-def test_windows_crop_long_documents(tok):
+def test_contexts_crop_long_documents(tok):
     tokens = tok.encode('maximilianalexanderthegreat')
-    pairs = windows(tokens, 16)
+    pairs = contexts(tokens, 16)
     assert len(pairs) == 16
     assert pairs[-1] == (tokens[:16], tokens[16])
     assert all(target != tok.BOS for _, target in pairs)  # the closing BOS is cropped away
@@ -79,4 +79,4 @@ def test_windows_crop_long_documents(tok):
 
 def test_no_real_name_is_cropped(tok, docs):
     assert max(len(tok.encode(doc)) - 1 for doc in docs) == 16
-    assert all(len(windows(tok.encode(doc), 16)) == len(doc) + 1 for doc in docs)
+    assert all(len(contexts(tok.encode(doc), 16)) == len(doc) + 1 for doc in docs)
