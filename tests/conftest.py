@@ -152,3 +152,8 @@ def reference_run(names_txt):
         return runs[engine]
 
     return run
+
+
+# ---------------------------------------------------------------- the built book in a browser
+
+from served import browser, site, visit  # noqa: E402,F401  one server, one Playwright, for every module

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from test_browser import HTML, browser, site, unavailable, visit  # noqa: F401 (fixtures)
+from served import HTML, unavailable
 
 pytestmark = pytest.mark.book
 
