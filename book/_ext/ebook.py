@@ -94,7 +94,7 @@ UNCONVERTED = []  # formulas left as TeX, reported at the end
 
 def rewrite_math(body):
     """<span class="math">\\(x\\)</span> and <div class="math">\\[x\\]</div> to MathML."""
-    for parent in body.iter():
+    for parent in list(body.iter()):  # a snapshot: what is added is not visited
         for i, el in enumerate(list(parent)):
             if 'math' in classes(el) and el.tag in (X + 'span', X + 'div'):
                 tex = ''.join(el.itertext()).strip()
@@ -111,7 +111,7 @@ def rewrite_math(body):
 
 
 def rewrite_widgets(body, stem, web):
-    for parent in body.iter():
+    for parent in list(body.iter()):  # a snapshot: what is added is not visited
         for i, el in enumerate(list(parent)):
             if 'mg-widget' in classes(el) or 'mg-train' in classes(el):
                 kind = el.get('data-widget', 'train')
@@ -133,7 +133,7 @@ def rewrite_widgets(body, stem, web):
 
 def rewrite_cells(body):
     """Drop hidden build code; keep a solution's code under a 'Solution' label."""
-    for parent in body.iter():
+    for parent in list(body.iter()):  # a snapshot: what is added is not visited
         for i, el in enumerate(list(parent)):
             if el.tag != X + 'details':
                 continue
@@ -168,7 +168,7 @@ def number(body, stem):
     word = 'Appendix' if n.isalpha() else 'Chapter'
     h1.text = f'{word} {n}. ' + (h1.text or '').removeprefix('Appendix: ')
     figures = 0
-    for parent in body.iter():
+    for parent in list(body.iter()):  # a snapshot: what is added is not visited
         for i, el in enumerate(list(parent)):
             if el.tag == X + 'img':
                 figures += 1
@@ -327,7 +327,7 @@ def print_pdf(page, out, chromium):
         browser = p.chromium.launch(executable_path=chromium, args=['--headless', '--no-sandbox'])
         try:
             tab = browser.new_page()
-            tab.goto(page.as_uri())
+            tab.goto(page.resolve().as_uri())
             tab.wait_for_load_state('load')
             tab.pdf(path=str(tmp), format='A4', print_background=True, outline=True, tagged=True,
                     margin={'top': '18mm', 'bottom': '18mm', 'left': '16mm', 'right': '16mm'},
@@ -346,6 +346,12 @@ def build(out_dir, web, chromium):
            '-d', str(out_dir / 'doctrees'), str(ROOT / 'book'), str(epub)]
     if subprocess.run(cmd, cwd=ROOT).returncode:
         raise EbookError('the epub build failed (its errors are above)')
+    return finish(out_dir, web, chromium)
+
+
+def finish(out_dir, web, chromium):
+    """Rewrite the pages Sphinx wrote to out_dir/epub, pack the EPUB, print the PDF."""
+    epub = out_dir / 'epub'
     (epub / 'microgpt.epub').unlink(missing_ok=True)  # Sphinx's own zip: we pack our own
     for name in ('ebook.css', 'print.css'):
         shutil.copy(Path(__file__).with_name(name), epub / '_static' / name)
@@ -386,7 +392,7 @@ def main(argv=None):
     except ImportError as error:
         print(f"ebook: error: {error.name} is missing: pip install -e '.[book,ebook]'", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     try:
         for path in build(out, args.web, args.chromium):
