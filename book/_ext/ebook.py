@@ -18,7 +18,6 @@ with a table of contents, page numbers and bookmarks. Any failure exits non-zero
 with one line.
 """
 import argparse
-import html
 import os
 import re
 import shutil
