@@ -176,7 +176,7 @@ def number(body, stem):
                 cap = ET.SubElement(fig, X + 'figcaption')
                 cap.text = f'Figure {n}.{figures}'
                 fig.tail, el.tail = el.tail, None
-                if not el.get('alt') or el.get('alt', '').endswith('.png'):
+                if not el.get('alt') or el.get('alt', '').endswith(('.png', '.svg')):  # a file name says nothing
                     el.set('alt', f'Figure {n}.{figures}, drawn by the code of the chapter')
                 parent[i] = fig
 
