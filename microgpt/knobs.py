@@ -6,8 +6,7 @@ several optimizers. A plain-float engine like microgpt.fast, written to be chang
 rather than to match the teaching engine's rounding: its gradients agree with the
 teaching engine's up to rounding.
 
-Written in the chapter "Appendix: why these choices?" (book/20-ablations.md) of the microgpt
-book.
+Written in the chapter "Appendix: an engine with knobs" (book/knobs.md) of the microgpt book.
 """
 import math
 import random

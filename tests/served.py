@@ -32,7 +32,7 @@ def unavailable(why):
 @pytest.fixture(scope='session')
 def site():
     """The base URL of _build/html, served on 127.0.0.1 for the whole session."""
-    build = '`sphinx-build -W --keep-going -c . -b html book _build/html`'
+    build = '`sphinx-build -W --keep-going -j auto -c . -b html book _build/html`'
     if not (HTML / 'index.html').exists():
         unavailable(f'no built book at {HTML}: build it first with {build}')
     import tangle

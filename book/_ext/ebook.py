@@ -341,7 +341,7 @@ def print_pdf(page, out, chromium):
 def build(out_dir, web, chromium):
     epub = out_dir / 'epub'
     shutil.rmtree(epub, ignore_errors=True)
-    cmd = [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-c', str(ROOT), '-b', 'epub',
+    cmd = [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-j', 'auto', '-c', str(ROOT), '-b', 'epub',
            '-d', str(out_dir / 'doctrees'), str(ROOT / 'book'), str(epub)]
     if subprocess.run(cmd, cwd=ROOT).returncode:
         raise EbookError('the epub build failed (its errors are above)')

@@ -386,11 +386,14 @@ def _on_doctree_read(app, doctree):
 
 def _on_purge(app, env, docname):
     getattr(env, 'tangle_cells', {}).pop(docname, None)
+    getattr(env, 'tangle_map_docs', set()).discard(docname)
 
 
 def _on_merge(app, env, docnames, other):
     env.tangle_cells = getattr(env, 'tangle_cells', {})
     env.tangle_cells.update({d: other.tangle_cells[d] for d in docnames if d in getattr(other, 'tangle_cells', {})})
+    # a parallel build reads pages in other processes: the map's page must come back too
+    env.tangle_map_docs = getattr(env, 'tangle_map_docs', set()) | (getattr(other, 'tangle_map_docs', set()) & set(docnames))
 
 
 def _map_docs(env):
