@@ -13,7 +13,7 @@ extensions = [
     'myst_nb',
     'sphinx_copybutton',
     'sphinx.ext.autodoc',      # the API reference (book/api.md), from the package's docstrings
-    'sphinx-mathjax-offline',  # MathJax shipped with the book: formulas render without a network
+    'mathjax_offline',         # sphinx-mathjax-offline (MathJax shipped with the book), parallel-safe
     'tangle',
     'apipage',                 # book/api.md: every module, linked to its chapters
 ]
