@@ -324,6 +324,31 @@ def heatmap(ax, grid, xlabels, ylabels, vmax=1.0, colour='blue'):
     return mesh
 
 
+def matrix(ax, rows, title, row_labels, masked=None):
+    """A matrix of signed numbers as cells: blue for positive, orange for negative, more
+    opaque the larger; masked cells (a set of (i, j)) hatched. Rows labelled, columns numbered."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    m = np.asarray(rows, dtype=float)
+    top = np.nanmax(np.abs(m)) or 1.0
+    for colour, part in (('blue', np.where(m > 0, m, np.nan)), ('orange', np.where(m < 0, -m, np.nan))):
+        ax.pcolormesh(np.ma.masked_invalid(part), cmap=ramp(colour), vmin=0, vmax=top,
+                      edgecolors=C['faint'], linewidth=0.3)
+    for i, j in masked or ():
+        ax.add_patch(Rectangle((j, i), 1, 1, facecolor='none', edgecolor=C['faint'], hatch='////',
+                               linewidth=0.3))
+    ax.set_xlim(0, m.shape[1])
+    ax.set_ylim(m.shape[0], 0)
+    ax.set_aspect('equal')
+    ax.set_yticks([i + 0.5 for i in range(m.shape[0])], row_labels)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=9.5)
+
+
 def colorbar(fig, mesh, ax, label):
     """A colour bar for a heat map, drawn as vectors (so it changes with the theme too)."""
     bar = fig.colorbar(mesh, ax=ax, label=label, shrink=0.8)
