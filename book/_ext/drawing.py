@@ -372,7 +372,8 @@ def label_points(ax, xy, texts, colours, size=11):
     def free(box):
         return sum(not (box[2] < b[0] or b[2] < box[0] or box[3] < b[1] or b[3] < box[1]) for b in taken)
 
-    for (x, y), text, colour in zip(points, texts, colours):
+    fig_w, fig_h = ax.figure.canvas.get_width_height()
+    for (x, y), data, text, colour in zip(points, xy, texts, colours):
         width = w * len(text)
         best = None
         for radius in (1.0, 1.6, 2.4, 3.4):
@@ -382,13 +383,16 @@ def label_points(ax, xy, texts, colours, size=11):
                 cy = y + math.sin(a) * radius * (h / 2 + 4 * scale)
                 box = (cx - width / 2, cy - h / 2, cx + width / 2, cy + h / 2)
                 if best is None or free(box) < best[0]:
-                    best = (free(box), cx, cy, box)
+                    best = (free(box), cx, cy, box, radius)
             if best[0] == 0:
                 break
-        _, cx, cy, box = best
+        _, cx, cy, box, radius = best
         taken.append(box)
-        ax.annotate(text, (x, y), xycoords='figure pixels', xytext=(cx, cy), textcoords='figure pixels',
-                    ha='center', va='center', fontsize=size, color=colour)
+        # in fractions of the figure, which do not change when the SVG is written at 72 dpi
+        ax.annotate(text, tuple(data), xytext=(cx / fig_w, cy / fig_h), textcoords='figure fraction',
+                    ha='center', va='center', fontsize=size, color=colour,
+                    arrowprops=None if radius == 1.0 else  # pushed away: a thin line to its point
+                    dict(arrowstyle='-', color=colour, linewidth=0.6, shrinkA=5, shrinkB=3))
 
 
 def themed_svg(svg):
