@@ -1,7 +1,8 @@
 """Drawing helpers for the book's own figures (not part of the package).
 
-Chapter cells run with book/ as the working directory and import this module
-after putting book/_ext on sys.path.
+Every figure cell of the chapters draws through this module: figure() for a
+matplotlib figure in the book's style, show() to display it as a themed SVG image.
+The chapters' kernels find the module on PYTHONPATH (conf.py puts book/_ext there).
 """
 from html import escape
 
@@ -269,11 +270,9 @@ STYLE = {
     'grid.color': C['faint'],
     'axes.spines.top': False,
     'axes.spines.right': False,
-    'axes.prop_cycle': None,  # set below, from CYCLE
     'lines.linewidth': 1.6,
     'patch.edgecolor': C['paper'],
     'hatch.color': C['faint'],
-    'image.cmap': 'viridis',
     'svg.fonttype': 'path',   # text as outlines: the same letters in every browser
     'svg.hashsalt': 'microgpt',  # the same file from the same figure
 }
@@ -284,8 +283,9 @@ def style():
     import matplotlib as mpl
     from cycler import cycler
 
-    mpl.rcParams.update({k: v for k, v in STYLE.items() if v is not None})
-    mpl.rcParams['axes.prop_cycle'] = cycler(color=[C[c] for c in CYCLE])
+    mpl.rcParams.update(STYLE)
+    # the colours, then the colours dashed: seven lines or more stay apart
+    mpl.rcParams['axes.prop_cycle'] = cycler(linestyle=['-', '--']) * cycler(color=[C[c] for c in CYCLE])
 
 
 def figure(nrows=1, ncols=1, height=3.4, width=COLUMN, **kwargs):
