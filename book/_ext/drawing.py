@@ -398,11 +398,15 @@ def label_points(ax, xy, texts, colours, size=11):
 def themed_svg(svg):
     """SVG text with a style sheet that, on a dark page, swaps each colour of COLOURS for
     its dark version (the drawn colours stay for anything that does not read CSS)."""
+    import re
+
     rules = ''.join(f'[style*="{prop}: {light}"]{{{prop}:{dark}!important}}'
                     for light, dark in COLOURS.values() for prop in ('fill', 'stroke'))
     rules += ''.join(f'[{prop}="{light}"]{{{prop}:{dark}}}'
                      for light, dark in COLOURS.values() for prop in ('fill', 'stroke'))
     sheet = f'<style>@media (prefers-color-scheme: dark){{{rules}}}</style>'
+    # matplotlib writes the glyph of a space as a path with no d: SVG (and epubcheck) wants one
+    svg = re.sub(r'<path (?![^>]*\bd=)', '<path d="" ', svg)
     start = svg.index('<svg')
     end = svg.index('>', start) + 1
     return svg[:end] + sheet + svg[end:]

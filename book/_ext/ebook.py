@@ -165,8 +165,8 @@ def number(body, stem):
     for parent in list(body.iter()):
         for el in parent:
             if el.tag == X + 'img':
-                caption = ''.join(parent.find(X + 'figcaption').itertext()) if parent.tag == X + 'figure' \
-                    and parent.find(X + 'figcaption') is not None else ''
+                caption = ''.join(parent.find(X + 'figcaption').itertext()).strip() \
+                    if parent.tag == X + 'figure' and parent.find(X + 'figcaption') is not None else ''
                 if not caption.startswith('Figure '):
                     raise EbookError(f'{stem}: an image that is not a numbered figure: {el.get("src")}')
                 if not el.get('alt') or el.get('alt', '').endswith(('.png', '.svg')):  # a file name says nothing
