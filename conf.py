@@ -4,6 +4,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'book', '_ext'))
+# the chapters' kernels import the book's drawing helpers (book/_ext/drawing.py) by name
+os.environ['PYTHONPATH'] = os.pathsep.join(
+    [os.path.join(os.path.dirname(os.path.abspath(__file__)), 'book', '_ext')]
+    + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
 
 project = 'microgpt'
 author = 'The microgpt book authors'
@@ -31,6 +35,11 @@ nb_execution_timeout = 1800          # seconds; the slowest cell trains the refe
 nb_merge_streams = True
 nb_render_markdown_format = 'myst'  # tables and roles in Markdown outputs
 
+# figures: numbered through the book, captioned and described in their cell's metadata
+# (mystnb: figure: caption, name; image: alt), drawn as SVG by book/_ext/drawing.py
+numfig = True
+numfig_format = {'figure': 'Figure %s', 'table': 'Table %s', 'code-block': 'Listing %s', 'section': 'Section %s'}
+
 # the API reference: members in the order the book writes them
 autodoc_member_order = 'bysource'
 autodoc_default_options = {'members': True, 'undoc-members': True, 'special-members': '__call__'}
@@ -44,7 +53,7 @@ copybutton_exclude = '.linenos, .gp, .go'
 html_theme = 'sphinx_book_theme'
 html_title = 'microgpt: a GPT from an empty file'
 html_static_path = ['book/_static']
-html_css_files = ['tangle.css', 'widgets.css']
+html_css_files = ['tangle.css', 'widgets.css', 'figures.css']
 html_js_files = [('widgets.js', {'defer': 'defer'})]  # the tokenizer, temperature and explorer widgets
 html_favicon = 'book/_static/favicon.svg'
 html_theme_options = {

@@ -9,7 +9,8 @@ does). Then the pages are rewritten for readers that run no JavaScript:
 - each widget becomes a sentence that says what it does and where it lives;
 - hidden build code (the drawing of a figure, say) is dropped, while the code of a
   solution stays, under the label "Solution";
-- chapters are numbered (1-19, appendices A-D), and so are the figures in each;
+- chapters are numbered (1-19, appendices A-D); the figures keep the numbers, captions
+  and alt text of the web edition (each image must be such a figure);
 - scripts are removed, and the package's manifest lists exactly what is inside.
 
 The result is `_build/ebook/microgpt.epub`. The same pages, joined into one, are
@@ -159,26 +160,24 @@ def rewrite_cells(body):
 
 
 def number(body, stem):
-    """Prefix the page title with its chapter number and number its figures."""
+    """Prefix the page title with its chapter number; check that every image is a figure
+    numbered and captioned by Sphinx (numfig), with the numbers of the web edition."""
+    for parent in list(body.iter()):
+        for el in parent:
+            if el.tag == X + 'img':
+                caption = ''.join(parent.find(X + 'figcaption').itertext()).strip() \
+                    if parent.tag == X + 'figure' and parent.find(X + 'figcaption') is not None else ''
+                if not caption.startswith('Figure '):
+                    raise EbookError(f'{stem}: an image that is not a numbered figure: {el.get("src")}')
+                if not el.get('alt') or el.get('alt', '').endswith(('.png', '.svg')):  # a file name says nothing
+                    raise EbookError(f'{stem}: {caption.split(maxsplit=2)[:2]} has no alt text')
+                parent.set('class', (parent.get('class', '') + ' numbered').strip())
     n = label(stem)
     h1 = body.find(f'.//{X}h1')
     if n is None or h1 is None:
         return
     word = 'Appendix' if n.isalpha() else 'Chapter'
     h1.text = f'{word} {n}. ' + (h1.text or '').removeprefix('Appendix: ')
-    figures = 0
-    for parent in list(body.iter()):  # a snapshot: what is added is not visited
-        for i, el in enumerate(list(parent)):
-            if el.tag == X + 'img':
-                figures += 1
-                fig = ET.Element(X + 'figure', {'class': 'numbered'})
-                fig.append(el)
-                cap = ET.SubElement(fig, X + 'figcaption')
-                cap.text = f'Figure {n}.{figures}'
-                fig.tail, el.tail = el.tail, None
-                if not el.get('alt') or el.get('alt', '').endswith(('.png', '.svg')):  # a file name says nothing
-                    el.set('alt', f'Figure {n}.{figures}, drawn by the code of the chapter')
-                parent[i] = fig
 
 
 STYLES = {'epub.css', 'pygments.css', 'tangle.css'}  # the rest are for the web page only
