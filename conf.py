@@ -1,5 +1,5 @@
 # Sphinx configuration of the microgpt book. Build from the repository root:
-#   sphinx-build -W --keep-going -c . -b html book _build/html
+#   sphinx-build -W --keep-going -j auto -c . -b html book _build/html
 import os
 import sys
 
