@@ -16,6 +16,7 @@ extensions = [
     'sphinx-mathjax-offline',  # MathJax shipped with the book: formulas render without a network
     'tangle',
     'apipage',                 # book/api.md: every module, linked to its chapters
+    'pyodide_book',            # the book's Python in the reader's browser (Pyodide, shipped with the book)
 ]
 
 root_doc = 'index'
