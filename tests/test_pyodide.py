@@ -122,11 +122,18 @@ def test_an_edited_cell_prints_what_cpython_prints_and_errors_keep_the_session(v
     page = visit.open('03-autograd.html')
     page.set_default_timeout(BOOT)
     page.locator('.mg-switch').check()
-    editor = page.locator('.mg-editor').first
+    # the page's first cell (its imports) is tagged hide-input: its editor stays in the closed
+    # toggle until the reader opens it, and then replaces the read-only source there too
+    hidden = page.locator('div.cell.tag_hide-input').first
+    assert hidden.locator('.mg-editor').count() == 1 and not hidden.locator('.mg-editor').is_visible()
+    hidden.locator('summary').click()
+    assert hidden.locator('.mg-editor').is_visible() and not hidden.locator('.cell_input').is_visible()
+    # the first cell whose code the page shows
+    cell = page.locator('div.cell:not(.tag_hide-input) .mg-cellrun').first
+    editor = cell.locator('.mg-editor')
     assert editor.is_visible()
     code = 'from microgpt.autograd import Value\na = Value(2.0)\nb = a * a * a\nb.backward()\nprint(b)\na.grad\n'
     editor.fill(code)
-    cell = page.locator('.mg-cellrun').first
     cell.locator('button', has_text='Run').click()
     out = cell.locator('.mg-out[data-state]')
     out.wait_for()

@@ -10,7 +10,9 @@
   var SERVE = 'To run the code, serve the book instead of opening the file: ' +
               'python -m http.server -d _build/html, then open http://127.0.0.1:8000/.';
   // what the browser's Python lacks: figures (matplotlib, numpy) and processes
-  var CANNOT = /\bplt\.\w|\bnp\.\w|multiprocessing|ProcessPool|subprocess/;
+  var FIGURE = /\bplt\.\w|\bnp\.\w/, PROCESSES = /multiprocessing|ProcessPool|subprocess/;
+  var MISSING = 'is not available in the browser';  // the error of pyrunner.Missing
+  function cannot(source) { return FIGURE.test(source) || PROCESSES.test(source); }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -61,13 +63,13 @@
   }
 
   // Run source in the session, one run at a time; onOutput(stream, text) sees output as printed.
-  function run(source, onOutput) {
+  function run(source, onOutput, label) {
     var result = queue.then(function () {
       return start().then(function () {
         return new Promise(function (resolve, reject) {
           var id = nextId++;
           jobs[id] = {resolve: resolve, reject: reject, onOutput: onOutput};
-          status('Running…', true);
+          status(label || 'Running…', true);
           worker.postMessage({type: 'run', id: id, source: source});
         });
       }).then(function (r) { status('Python is ready.', false); return r; });
@@ -142,14 +144,21 @@
   }
 
   // the earlier cells not yet run (hidden ones too), then this one, as the build ran them;
-  // a hidden cell has no place for its output, so its failure is told under this cell
+  // a hidden cell has no place for its output, so its failure is told under this cell.
+  // A cell that draws a figure runs up to the drawing, which fails quietly: what it
+  // computes first (the lengths of the names, say) is there for the cells below it.
   function runUpTo(cells, k, source) {
     var chain = Promise.resolve(), failed = '';
-    cells.slice(0, k).forEach(function (c, j) {
-      if (cellsRun[j] || CANNOT.test(c.source)) return;
+    var todo = cells.slice(0, k).map(function (c, j) { return j; }).filter(function (j) {
+      return !cellsRun[j] && !PROCESSES.test(cells[j].source);
+    });
+    todo.forEach(function (j, n) {
+      var c = cells[j], figure = FIGURE.test(c.source);
       chain = chain.then(function () {
-        return run(c.source).then(function (r) {
+        var label = 'Running the cells above this one first (' + (n + 1) + ' of ' + todo.length + ')…';
+        return run(c.source, null, label).then(function (r) {
           cellsRun[j] = true;
+          if (figure && r.error && r.error.indexOf(MISSING) >= 0) return;
           if (c.out) showResult(c.out, r);
           else if (r.error) failed += 'A hidden cell of this page, run before this one, failed:\n' + r.stderr + '\n';
         });
@@ -166,9 +175,12 @@
     var cell = cells[k], node = cell.node, input = node.querySelector('.cell_input');
     var panel = el('div', {class: 'mg-cellrun'});
     input.parentNode.insertBefore(panel, input.nextSibling);
-    if (CANNOT.test(cell.source)) {
-      panel.appendChild(el('p', {class: 'mg-py-note', text: 'This cell draws a figure or starts processes, ' +
-        'which the Python in your browser cannot do; its output above was computed by the build.'}));
+    if (cannot(cell.source)) {
+      panel.appendChild(el('p', {class: 'mg-py-note', text: PROCESSES.test(cell.source) ?
+        'This cell starts other processes, which the Python in your browser cannot do: ' +
+        'its output was computed when the book was built.' :
+        'This cell draws a figure with matplotlib, which the Python in your browser cannot do: ' +
+        'the figure was drawn when the book was built.'}));
       return;
     }
     var editor = el('textarea', {class: 'mg-editor', spellcheck: 'false', 'aria-label': 'Python code of this cell',
@@ -287,14 +299,17 @@
     });
   }
 
-  // on the explorer's page: offer the weights trained in the browser (this tab)
+  // on the explorer's page: offer the weights trained in the browser (this tab). The
+  // explorer itself is drawn by widgets.js, which runs after this script (Sphinx puts an
+  // extension's scripts before conf.py's): look it up when the button is pressed.
   function offerTrained() {
     var saved = null;
     try { saved = sessionStorage.getItem('microgpt-trained'); } catch (e) { return; }
     var widget = document.querySelector('.mg-widget[data-widget="explorer"]');
-    if (!saved || !widget || !window.microgptWidgets || !window.microgptWidgets.init) return;
+    if (!saved || !widget) return;
     var button = el('button', {type: 'button', class: 'mg-button', text: 'Use the weights I trained in the browser'});
     button.addEventListener('click', function () {
+      if (!window.microgptWidgets || !window.microgptWidgets.init) return;
       var fresh = el('div', {class: 'mg-widget', 'data-widget': 'explorer'});
       fresh.appendChild(el('script', {type: 'application/json', class: 'mg-data', text: saved}));
       widget.parentNode.replaceChild(fresh, widget);
