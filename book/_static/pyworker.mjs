@@ -32,7 +32,7 @@ function sink(stream) {
 
 async function boot(base) {
   const started = performance.now();
-  postMessage({type: 'status', text: 'Loading Python (about 6 MB, once)…'});
+  postMessage({type: 'status', text: 'Loading Python (a 14 MB download the first time)…'});
   const {loadPyodide} = await import(base + 'pyodide/pyodide.mjs');
   pyodide = await loadPyodide({
     indexURL: base + 'pyodide/',

@@ -212,18 +212,23 @@
 
   // ------------------------------------------------------------ the training panel
 
+  // the loss curve, drawn in the units of the panel's width, so that its labels keep
+  // the size of the page's small text on a phone as on a desktop
   function plot(svg, losses, steps) {
-    var w = 600, h = 200, pad = 30;
-    var max = Math.max.apply(null, losses.concat([3.5])), min = Math.min.apply(null, losses.concat([1.5]));
-    var pts = losses.map(function (l, i) {
-      return (pad + (w - 2 * pad) * (i + 1) / steps).toFixed(1) + ',' +
-             (h - pad - (h - 2 * pad) * (l - min) / (max - min)).toFixed(1);
-    });
     svg.style.display = '';
-    svg.querySelector('polyline').setAttribute('points', pts.join(' '));
-    svg.querySelector('.mg-ymax').textContent = max.toFixed(1);
-    svg.querySelector('.mg-ymin').textContent = min.toFixed(1);
-    svg.querySelector('.mg-xmax').textContent = 'step ' + steps;
+    var w = Math.max(280, Math.min(700, svg.parentNode.clientWidth || 600)), h = 200, pad = 34;
+    var max = Math.max.apply(null, losses.concat([3.5])), min = Math.min.apply(null, losses.concat([1.5]));
+    var x = function (i) { return (pad + (w - 2 * pad) * (steps > 1 ? i / (steps - 1) : 0.5)).toFixed(1); };
+    var y = function (l) { return (h - pad - (h - 2 * pad) * (l - min) / (max - min)).toFixed(1); };
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    svg.innerHTML = '<line x1="' + pad + '" y1="' + (h - pad) + '" x2="' + (w - pad) + '" y2="' + (h - pad) + '"/>' +
+      '<line x1="' + pad + '" y1="' + pad + '" x2="' + pad + '" y2="' + (h - pad) + '"/>' +
+      '<text x="' + (pad - 4) + '" y="' + (pad + 4) + '" text-anchor="end">' + max.toFixed(1) + '</text>' +
+      '<text x="' + (pad - 4) + '" y="' + (h - pad) + '" text-anchor="end">' + min.toFixed(1) + '</text>' +
+      '<text x="' + pad + '" y="' + (h - 8) + '">step 1</text>' +
+      '<text x="' + (w - pad) + '" y="' + (h - 8) + '" text-anchor="end">step ' + steps + '</text>' +
+      '<text x="' + (w / 2) + '" y="20" text-anchor="middle">loss</text>' +
+      '<polyline fill="none" points="' + losses.map(function (l, i) { return x(i) + ',' + y(l); }).join(' ') + '"/>';
   }
 
   function setupTraining(root) {
@@ -234,20 +239,21 @@
                               'aria-label': 'your own training documents, one per line'});
     var button = el('button', {type: 'button', class: 'mg-button mg-run', text: 'Train'});
     var svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-    svg.setAttribute('viewBox', '0 0 600 200');
     svg.setAttribute('class', 'mg-curve');
     svg.style.display = 'none';  // shown with the first step
     svg.setAttribute('role', 'img');
     svg.setAttribute('aria-label', 'training loss per step');
-    svg.innerHTML = '<line x1="30" y1="170" x2="570" y2="170"/><line x1="30" y1="30" x2="30" y2="170"/>' +
-      '<text class="mg-ymax" x="26" y="34" text-anchor="end"></text><text class="mg-ymin" x="26" y="170" text-anchor="end"></text>' +
-      '<text x="30" y="190">step 1</text><text class="mg-xmax" x="570" y="190" text-anchor="end"></text>' +
-      '<text x="300" y="20" text-anchor="middle">loss</text><polyline fill="none"/>';
     var out = el('pre', {class: 'mg-stdout mg-trainout', 'aria-live': 'off'});
     var note = el('p', {class: 'mg-py-note', 'aria-live': 'polite'});
+    // the panel's own Stop and status: the page's bar is far above it
+    var halt = el('button', {type: 'button', class: 'mg-button', text: 'Stop', disabled: 'disabled',
+                             'aria-label': 'Stop the training (restarts Python)'});
+    halt.addEventListener('click', stop);
+    var state = el('span', {class: 'mg-runstatus', role: 'status', 'aria-live': 'polite'});
+    statusNodes.push(state); stopButtons.push(halt);
     root.textContent = '';
     root.appendChild(el('div', {class: 'mg-controls mg-py-controls'}, [
-      el('label', {}, [document.createTextNode('Steps '), steps]), button]));
+      el('label', {}, [document.createTextNode('Steps '), steps]), button, halt, state]));
     root.appendChild(own);
     root.appendChild(svg);
     root.appendChild(note);
