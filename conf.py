@@ -20,6 +20,7 @@ extensions = [
     'mathjax_offline',         # sphinx-mathjax-offline (MathJax shipped with the book), parallel-safe
     'tangle',
     'apipage',                 # book/api.md: every module, linked to its chapters
+    'pyodide_book',            # the book's Python in the reader's browser (Pyodide, shipped with the book)
 ]
 
 root_doc = 'index'

@@ -311,7 +311,7 @@
   }
 
   // for the browser tests and the curious: the forward pass, callable from the console
-  window.microgptWidgets = {run: run, softmax: softmax, tokenize: tokenize};
+  window.microgptWidgets = {run: run, softmax: softmax, tokenize: tokenize, init: init};  // init: runcells.js swaps in weights trained in the browser
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
