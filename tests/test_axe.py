@@ -67,9 +67,7 @@ def audit(browser, site, axe, name, theme):
     try:
         page = visit.open(name)
         assert page.evaluate('document.documentElement.dataset.theme') == theme
-        # typeset math and the widgets are part of the page as the reader gets it
-        page.wait_for_function('!window.MathJax || !MathJax.startup || MathJax.startup.promise'
-                               ' && (MathJax.startup.document?.processed !== false)')
+        # the page as the reader gets it: its formulas typeset (the widgets are drawn by now)
         page.evaluate('window.MathJax && MathJax.startup && MathJax.startup.promise')
         page.add_script_tag(content=axe)
         result = page.evaluate('tags => axe.run(document, {runOnly: {type: "tag", values: tags},'
