@@ -41,6 +41,14 @@ nb_render_markdown_format = 'myst'  # tables and roles in Markdown outputs
 numfig = True
 numfig_format = {'figure': 'Figure %s', 'table': 'Table %s', 'code-block': 'Listing %s', 'section': 'Section %s'}
 
+# MathJax puts every formula in the Tab order (tabindex 0, for its menu and explorer): on
+# the Autograd page that was 110 of its 257 Tab stops, between a keyboard reader and the
+# links and widgets. Out of the Tab order, a formula is still read out by screen readers
+# (MathJax adds it as MathML for them) and its menu still opens with a right click; the
+# reader can put formulas back in the Tab order from that menu (Accessibility > Include
+# in Tab Order). myst-nb adds its processHtmlClass to this same dict.
+mathjax3_config = {'options': {'menuOptions': {'settings': {'inTabOrder': False}}}}
+
 # the API reference: members in the order the book writes them
 autodoc_member_order = 'bysource'
 autodoc_default_options = {'members': True, 'undoc-members': True, 'special-members': '__call__'}
@@ -54,6 +62,9 @@ copybutton_exclude = '.linenos, .gp, .go'
 html_theme = 'sphinx_book_theme'
 html_title = 'microgpt: a GPT from an empty file'
 html_static_path = ['book/_static']
+# two of the theme's and myst-nb's markup fixed for screen readers and voice control; the
+# templates say why (axe's label-content-name-mismatch)
+templates_path = ['book/_templates']
 html_css_files = ['tangle.css', 'widgets.css', 'figures.css']
 html_js_files = [('widgets.js', {'defer': 'defer'})]  # the tokenizer, temperature and explorer widgets
 html_favicon = 'book/_static/favicon.svg'

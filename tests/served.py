@@ -73,9 +73,10 @@ def browser(site):
 class Visit:
     """A browser tab that records console errors, page errors, failed and foreign requests."""
 
-    def __init__(self, browser, site):
+    def __init__(self, browser, site, **options):
+        """options: of Playwright's browser.new_context (a viewport, a color_scheme, ...)."""
         self.site = site
-        self.context = browser.new_context(viewport={'width': 1280, 'height': 900})
+        self.context = browser.new_context(**{'viewport': {'width': 1280, 'height': 900}, **options})
         self.context.set_default_timeout(20_000)
         self.problems = []
         self.context.route('**/*', self._route)

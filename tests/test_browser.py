@@ -11,6 +11,7 @@ after building the book), when they fail.
 """
 import json
 import random
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -126,10 +127,17 @@ def test_tokenizer_widget_shows_tokens_and_flags_unknown_characters(visit):
     ids = widget.locator('.mg-chip-id').all_text_contents()
     assert [int(i) for i in ids] == tok.encode('olivia')
     assert str(tok.encode('olivia')) in widget.locator('.mg-ids').text_content()
-    box.fill('Zoë')
-    assert widget.locator('.mg-chip.mg-unknown').all_text_contents() == ['Z?', 'ë?']
-    assert '"Z"' in widget.locator('.mg-note').text_content() and '"ë"' in widget.locator('.mg-note').text_content()
+    assert not widget.locator('.mg-lower').is_visible()
+    box.fill('Zoë')  # a capital is read in lowercase; a character outside the vocabulary is flagged
+    assert widget.locator('.mg-chip.mg-unknown').all_text_contents() == ['ë?']
+    assert widget.locator('.mg-chip-ch').all_text_contents() == ['BOS', 'z', 'o', 'ë', 'BOS']
+    assert '"ë"' in widget.locator('.mg-note').first.text_content()
+    assert '"Z"' in widget.locator('.mg-lower').text_content()
     assert widget.locator('.mg-chip.mg-bos').count() == 2
+    box.fill('OLIVIA')
+    assert [int(i) for i in widget.locator('.mg-chip-id').all_text_contents()] == tok.encode('olivia')
+    assert widget.locator('.mg-chip.mg-unknown').count() == 0
+    assert '"O", "L", "I", "V", "A"' in widget.locator('.mg-lower').text_content()
 
 
 def test_temperature_widget_follows_the_slider(visit):
@@ -249,8 +257,8 @@ def test_explorer_copes_with_long_prefixes_and_unknown_characters(visit):
     widget, data, model, ids = explorer(visit)
     n = data['config']['block_size'] - 1
     box = widget.locator('input')
-    for typed, read in [('Emma!', 'mma'), ('maximilianalexanderthegreat', 'maximilianalexanderthegreat'[:n]),
-                        ('ZZ 42', '')]:
+    for typed, read in [('Emma!', 'emma'), ('maximilianalexanderthegreat', 'maximilianalexanderthegreat'[:n]),
+                        ('ZZ 42', 'zz')]:
         box.fill('')
         box.type(typed)
         assert widget.get_attribute('data-prefix') == read
@@ -262,3 +270,245 @@ def test_explorer_copes_with_long_prefixes_and_unknown_characters(visit):
             assert 'ignored' in warning
         else:
             assert 'not in the vocabulary' in warning
+        # capitals are read in lowercase, and the widget says so
+        assert ('"E"' in widget.locator('.mg-lower').text_content()) == (typed == 'Emma!')
+
+
+def bar_heights(widget):
+    """Each bar's height as a fraction of its track (the axis from 0 to 100%)."""
+    return widget.locator('.mg-col').evaluate_all(
+        'cols => cols.map(c => c.querySelector(".mg-bar").getBoundingClientRect().height'
+        ' / c.querySelector(".mg-bar-track").clientHeight)')
+
+
+def set_temperature(widget, T):
+    widget.locator('input[type=range]').evaluate(
+        '(s, T) => { s.value = String(T); s.dispatchEvent(new Event("input")); }', T)
+
+
+def test_temperature_widget_draws_probabilities_on_a_fixed_axis(visit):
+    page = visit.open('11-explore.html')
+    widget = page.locator('.mg-widget[data-widget="temperature"]')
+    track = widget.locator('.mg-bar-track').first.evaluate('t => t.clientHeight')
+    assert track > 50
+    tallest = []
+    for T in [3, 1, 0.5, 0.1]:
+        set_temperature(widget, T)
+        probs, heights = bar_probs(widget), bar_heights(widget)
+        # the height of a bar is its probability, not its share of the tallest bar
+        assert max(abs(h - p) for h, p in zip(heights, probs)) < 1.5 / track, T
+        tallest.append(max(heights))
+    assert tallest == sorted(tallest) and tallest[0] < 0.5 < 0.9 < tallest[-1], tallest  # it sharpens, visibly
+    # the axis says so
+    assert widget.locator('.mg-tick').all_text_contents() == ['0', '50%', '100%']
+
+
+def test_temperature_is_introduced_with_a_widget(visit):
+    import math
+
+    page = visit.open('10-sampling.html')
+    section = page.locator('section', has=page.locator('h2:text-is("Temperature")'))
+    widget = section.locator('.mg-widget[data-widget="temperature"]')
+    assert widget.count() == 1 and widget.get_attribute('data-ready') == 'true'
+    data = widget_data(page, 'temperature')
+    assert len(data['contexts']) == 1 and data['contexts'][0]['prefix'] == ''  # the first letter, after BOS
+    assert widget.locator('select').count() == 0  # one context needs no choice
+    logits = data['contexts'][0]['logits']
+    e = [math.exp(z - max(logits)) for z in logits]
+    assert max(abs(a - x / sum(e)) for a, x in zip(bar_probs(widget), e)) < 1e-12
+    # the chapter's own table of the same distribution: the favourite at T = 1, to 3 places
+    favourite = max(range(len(logits)), key=lambda i: logits[i])
+    assert f'{e[favourite] / sum(e):.3f}' in section.locator('table').first.text_content()
+    set_temperature(widget, 0.1)
+    assert widget.locator('output').text_content() == '0.10'
+    assert max(bar_heights(widget)) > 0.9
+
+
+def test_explorer_appends_the_letter_of_a_clicked_bar(visit):
+    widget, data, model, ids = explorer(visit)
+    box = widget.locator('input')
+    box.fill('')
+    box.type('em')
+    widget.locator('.mg-bars button.mg-col[data-token="m"]').click()
+    assert box.input_value() == 'emm' and widget.get_attribute('data-prefix') == 'emm'
+    widget.locator('.mg-bars button.mg-col[data-token="a"]').click()
+    assert widget.get_attribute('data-prefix') == 'emma'
+    probs, _ = python_reading(model, data, [ids[ch] for ch in 'emma'])
+    assert max(abs(a - b) for a, b in zip(bar_probs(widget), probs)) < 1e-9
+    # BOS ends a name: it is not a letter to add
+    assert widget.locator('.mg-bars .mg-col[data-token="BOS"]').evaluate('c => c.tagName') == 'DIV'
+    assert widget.locator('.mg-bars button').count() == len(data['chars'])
+
+
+def test_explorer_bars_work_from_the_keyboard(visit):
+    widget, data, model, ids = explorer(visit)
+    page = widget.page
+    box = widget.locator('input')
+    box.fill('')
+    box.type('jo')
+    # the bars are one Tab stop (a toolbar); the arrow keys move along it
+    tabbable = widget.locator('.mg-bars button').evaluate_all('bs => bs.filter(b => b.tabIndex >= 0).length')
+    assert tabbable == 1
+    box.focus()
+    page.keyboard.press('Tab')
+    assert page.evaluate('document.activeElement.dataset.token') == data['chars'][0]
+    for _ in range(data['chars'].index('h')):
+        page.keyboard.press('ArrowRight')
+    assert page.evaluate('document.activeElement.dataset.token') == 'h'
+    page.keyboard.press('Enter')
+    assert widget.get_attribute('data-prefix') == 'joh'
+    page.keyboard.press('End')
+    page.keyboard.press('ArrowLeft')
+    page.keyboard.press(' ')
+    assert widget.get_attribute('data-prefix') == 'joh' + data['chars'][-2]
+    # a bar's accessible name says its letter and its probability
+    letter = data['chars'][-2]
+    named = widget.get_by_role('button', name=re.compile(rf'^{letter}, \d+\.\d%$'))
+    assert named.count() == 1 and named.evaluate('b => b === document.activeElement')
+
+
+WIDGET_PAGES = [('02-tokens.html', 'tokenizer'), ('10-sampling.html', 'temperature'),
+                ('11-explore.html', 'temperature'), ('11-explore.html', 'explorer')]
+
+OVERFLOW = r"""w => {
+    // every element of the widget inside its box (the attention grid scrolls in its own box)
+    const box = w.getBoundingClientRect(), out = [];
+    for (const e of w.querySelectorAll('*')) {
+        if (e.closest('.mg-scroll') && !e.classList.contains('mg-scroll') || e.classList.contains('mg-sr')) continue;
+        const r = e.getBoundingClientRect();
+        if (!r.width && !r.height) continue;
+        if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(e.className || e.tagName);
+    }
+    return out;
+}"""
+
+OVERLAPS = r"""(w, selector) => {
+    // pairs of visible texts (numbers over the bars, letters under them) that touch
+    const rects = [...w.querySelectorAll(selector)].filter(e => e.textContent.trim())
+        .map(e => [e.textContent, e.getBoundingClientRect()]);
+    const out = [];
+    for (let i = 0; i < rects.length; i++)
+        for (let j = i + 1; j < rects.length; j++) {
+            const [a, r] = rects[i], [b, s] = rects[j];
+            if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom) out.push(a + '|' + b);
+        }
+    return out;
+}"""
+
+
+@pytest.mark.parametrize('theme', ['light', 'dark'])
+def test_widgets_fit_a_phone(browser, site, theme):
+    from served import Visit
+
+    visit = Visit(browser, site, viewport={'width': 390, 'height': 844}, color_scheme=theme)
+    try:
+        for name, kind in WIDGET_PAGES:
+            page = visit.open(name)
+            assert page.evaluate('document.scrollingElement.scrollWidth') <= 390, name
+            widget = page.locator(f'.mg-widget[data-widget="{kind}"]')
+            states = {'tokenizer': [('input', 'Zoë, the 2nd!')],
+                      'explorer': [('input', 'emm'), ('input', 'maximilianalexander')],
+                      'temperature': [('T', T) for T in (0.1, 1, 1.6, 3)]}[kind]
+            for what, value in states:
+                if what == 'input':
+                    widget.locator('input').fill(value)
+                else:
+                    set_temperature(widget, value)
+                contexts = widget.locator('select option').count() or 1
+                for c in range(contexts):
+                    if contexts > 1:
+                        widget.locator('select').select_option(index=c)
+                    assert widget.evaluate(OVERFLOW) == [], (name, kind, value)
+                    for selector in ['.mg-bar-value', '.mg-bar-label']:
+                        assert widget.evaluate(OVERLAPS, selector) == [], (name, kind, value, c, selector)
+            assert page.evaluate('document.scrollingElement.scrollWidth') <= 390, name
+        assert not visit.problems, visit.problems
+    finally:
+        visit.close()
+
+
+CONTRAST = r"""w => {
+    // the contrast of every text of the widget with what is behind it, from computed styles
+    const rgba = c => {
+        const n = c.match(/[\d.]+/g).map(Number);
+        return c.startsWith('color(') ? [n[0] * 255, n[1] * 255, n[2] * 255, n.length > 3 ? n[3] : 1]
+                                      : [n[0], n[1], n[2], n.length > 3 ? n[3] : 1];
+    };
+    const over = (top, bottom) => top.slice(0, 3).map((v, i) => v * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+    const background = e => {
+        const layers = [];
+        for (; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c[3] > 0) layers.push(c);
+            if (c[3] >= 1) break;
+        }
+        return layers.reverse().reduce((under, c) => over(c, under), [255, 255, 255, 1]);
+    };
+    const lum = c => { const l = c.slice(0, 3).map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                       return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+    const found = [];
+    for (const e of w.querySelectorAll('*')) {
+        const text = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+        if (!text || e.closest('.mg-sr') || !e.getClientRects().length || getComputedStyle(e).visibility !== 'visible') continue;
+        if (e.tagName === 'OPTION' || e.tagName === 'SCRIPT') continue;
+        let opacity = 1;
+        for (let a = e; a; a = a.parentElement) opacity *= Number(getComputedStyle(a).opacity);
+        const bg = background(e), fg = rgba(getComputedStyle(e).color);
+        const seen = over([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
+        found.push([text.slice(0, 20), e.className, ratio(seen, bg)]);
+    }
+    return found;
+}"""
+
+
+@pytest.mark.parametrize('theme', ['light', 'dark'])
+def test_every_widget_text_has_contrast(browser, site, theme):
+    from served import Visit
+
+    visit = Visit(browser, site, color_scheme=theme)
+    low, measured = [], 0
+    try:
+        for name, kind in WIDGET_PAGES:
+            page = visit.open(name)
+            widget = page.locator(f'.mg-widget[data-widget="{kind}"]')
+            states = {'tokenizer': ['emma', 'Zoë 2'], 'temperature': [None],
+                      'explorer': ['', 'emm', 'olivia', 'Emma!', 'maximilianalexander', 'xzq']}[kind]
+            for state in states:
+                if state is not None:
+                    widget.locator('input').fill(state)
+                for text, cls, ratio in widget.evaluate(CONTRAST):
+                    measured += 1
+                    if ratio < 4.5:
+                        low.append(f'{name} {kind} {state!r}: {text!r} ({cls}) {ratio:.2f}:1')
+            if kind == 'explorer':  # the reader switches theme: the attention grid follows
+                other = 'light' if theme == 'dark' else 'dark'
+                page.evaluate(f'document.documentElement.dataset.theme = "{other}"')
+                for text, cls, ratio in widget.evaluate(CONTRAST):
+                    if ratio < 4.5:
+                        low.append(f'{name} {kind} switched to {other}: {text!r} ({cls}) {ratio:.2f}:1')
+        assert not visit.problems, visit.problems
+    finally:
+        visit.close()
+    assert measured > 200
+    assert not low, '\n'.join(low)
+
+
+def test_formulas_are_not_tab_stops(visit):
+    page = visit.open('03-autograd.html')
+    page.evaluate('MathJax.startup.promise')
+    formulas = page.locator('mjx-container')
+    assert formulas.count() > 50
+    assert formulas.evaluate_all('ms => ms.filter(m => m.tabIndex >= 0).length') == 0
+    # Tab through the whole page: focus never lands on a formula
+    page.locator('body').focus()
+    seen = set()
+    for _ in range(400):
+        page.keyboard.press('Tab')
+        where = page.evaluate('(() => { const a = document.activeElement;'
+                              ' return [!!a.closest("mjx-container"), a.outerHTML.slice(0, 80)]; })()')
+        assert not where[0], where[1]
+        if where[1] in seen and len(seen) > 20:
+            break
+        seen.add(where[1])
+    assert len(seen) > 20

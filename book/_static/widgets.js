@@ -106,32 +106,113 @@
     return {probs: softmax(result.logits), attention: result.attention};
   }
 
-  // ------------------------------------------------------------ a bar chart of 27 tokens
+  // ------------------------------------------------------------ colours and contrast
 
-  function barChart(data, caption) {
-    var bars = el('div', {class: 'mg-bars', role: 'img', 'aria-label': caption});
+  // [r, g, b] (0-255) of a colour as the browser computes it ("rgb(...)" or "rgba(...)")
+  function rgbOf(css) {
+    var m = String(css).match(/[\d.]+/g) || ['0', '0', '0'];
+    return [parseFloat(m[0]), parseFloat(m[1]), parseFloat(m[2])];
+  }
+
+  // relative luminance and contrast ratio, as WCAG 2 defines them
+  function luminance(rgb) {
+    var c = rgb.map(function (v) {
+      v = v / 255;
+      return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+
+  function contrast(a, b) {
+    var la = luminance(a), lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  function css(rgb) { return 'rgb(' + rgb.map(function (v) { return Math.round(v); }).join(', ') + ')'; }
+
+  // The theme's colours, read where they apply: the widget's background and text, and
+  // the accent of its bars. They change when the reader switches between light and dark.
+  function palette(root) {
+    var probe = el('span', {class: 'mg-bar'});
+    root.appendChild(probe);
+    var style = getComputedStyle(root);
+    var colours = {background: rgbOf(style.backgroundColor), text: rgbOf(style.color),
+                   accent: rgbOf(getComputedStyle(probe).backgroundColor)};
+    root.removeChild(probe);
+    return colours;
+  }
+
+  // A heat-map cell: the accent mixed into the background in proportion to weight, with
+  // whichever of the theme's text and background colours reads better on it, or black or
+  // white if neither reaches 4.5:1 (one of the two always does).
+  function heat(colours, weight) {
+    var bg = colours.accent.map(function (a, i) { return weight * a + (1 - weight) * colours.background[i]; });
+    var text = [colours.text, colours.background].sort(function (a, b) { return contrast(b, bg) - contrast(a, bg); })[0];
+    if (contrast(text, bg) < 4.5) text = contrast([0, 0, 0], bg) > contrast([255, 255, 255], bg) ? [0, 0, 0] : [255, 255, 255];
+    return {background: css(bg), color: css(text)};
+  }
+
+  // ------------------------------------------------------------ a bar chart of 27 tokens
+  // Bar heights are probabilities on a fixed axis from 0 to 100%, so the picture changes
+  // as the distribution does: as the temperature falls, the favourite's bar grows towards
+  // the top and the others shrink towards nothing. With pick(id), each letter's bar is a
+  // button (one Tab stop, arrow keys move between them) and choosing it calls pick.
+
+  function barChart(data, caption, pick) {
+    var bars = el('div', pick ? {class: 'mg-bars', role: 'toolbar', 'aria-label': caption}
+                              : {class: 'mg-bars', role: 'img', 'aria-label': caption});
     var cols = [];
     for (var i = 0; i < data.chars.length + 1; i++) {
-      var bar = el('div', {class: 'mg-bar' + (i === data.BOS ? ' mg-bos' : '')});
-      var value = el('span', {class: 'mg-bar-value'});
-      var col = el('div', {class: 'mg-col', 'data-token': shown(data, i)},
-                   [value, el('div', {class: 'mg-bar-track'}, [bar]),
-                    el('span', {class: 'mg-bar-label' + (i === data.BOS ? ' mg-bos' : ''), text: shown(data, i)})]);
+      var bos = i === data.BOS, button = pick && !bos;
+      var bar = el('div', {class: 'mg-bar' + (bos ? ' mg-bos' : '')});
+      var value = el('span', {class: 'mg-bar-value'});  // over the bar's top
+      var spoken = pick ? el('span', {class: 'mg-sr'}) : null;
+      var attrs = {class: 'mg-col' + (bos ? ' mg-bos-col' : ''), 'data-token': shown(data, i)};
+      if (button) { attrs.type = 'button'; attrs.tabindex = cols.length ? '-1' : '0'; }
+      var col = el(button ? 'button' : 'div', attrs,
+                   [el('div', {class: 'mg-bar-track', 'aria-hidden': 'true'}, [bar, value]),
+                    el('span', {class: 'mg-bar-label' + (bos ? ' mg-bos' : ''), 'aria-hidden': 'true',
+                                text: shown(data, i)})].concat(spoken ? [spoken] : []));
+      if (button) col.addEventListener('click', pick.bind(null, i));
       bars.appendChild(col);
-      cols.push({col: col, bar: bar, value: value});
+      cols.push({col: col, bar: bar, value: value, spoken: spoken});
     }
-    var node = el('figure', {class: 'mg-chart'}, [bars, el('figcaption', {class: 'mg-note',
-      text: 'Numbers over the bars: probability in percent. Bars are drawn relative to the tallest.'})]);
+    if (pick) {  // the toolbar pattern: Left and Right (Home, End) move among the letters
+      bars.addEventListener('keydown', function (event) {
+        var buttons = Array.from(bars.querySelectorAll('button'));
+        var at = buttons.indexOf(document.activeElement), to = null;
+        if (at < 0) return;
+        if (event.key === 'ArrowRight' || event.key === 'ArrowDown') to = Math.min(at + 1, buttons.length - 1);
+        else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') to = Math.max(at - 1, 0);
+        else if (event.key === 'Home') to = 0;
+        else if (event.key === 'End') to = buttons.length - 1;
+        if (to === null) return;
+        event.preventDefault();
+        buttons[at].tabIndex = -1;
+        buttons[to].tabIndex = 0;
+        buttons[to].focus();
+      });
+    }
+    var axis = el('div', {class: 'mg-axis', 'aria-hidden': 'true'}, [0, 50, 100].map(function (v) {
+      var tick = el('span', {class: 'mg-tick', text: v ? v + '%' : '0'});
+      tick.style.bottom = v + '%';
+      return tick;
+    }));
+    var note = 'Bars: probability, on a fixed scale from 0 to 100%; numbers: percent, rounded (none under 0.5%).';
+    if (pick) note += ' Click a bar (or choose it with the arrow keys and Enter) to add its letter to the prefix.';
+    var node = el('figure', {class: 'mg-chart'}, [el('div', {class: 'mg-plot'}, [axis, bars]),
+                                                  el('figcaption', {class: 'mg-note', text: note})]);
     return {
       node: node,
       update: function (probs) {
-        var tallest = Math.max.apply(null, probs);  // bars are drawn relative to the tallest
         probs.forEach(function (p, i) {
-          var c = cols[i];
-          c.bar.style.height = (100 * p / tallest).toFixed(2) + '%';
+          var c = cols[i], percent = (100 * p).toFixed(2) + '%';
+          c.bar.style.height = (100 * p).toFixed(3) + '%';
+          c.value.style.bottom = (100 * p).toFixed(3) + '%';
           c.value.textContent = p >= 0.005 ? Math.round(100 * p) : '';
           c.col.setAttribute('data-p', String(p));
-          c.col.title = shown(data, i) + ': ' + (100 * p).toFixed(2) + '%';
+          c.col.title = shown(data, i) + ': ' + percent;
+          if (c.spoken) c.spoken.textContent = (i === data.BOS ? 'BOS, the end' : shown(data, i)) + ', ' + (100 * p).toFixed(1) + '%';
         });
       }
     };
@@ -147,16 +228,27 @@
 
   // ------------------------------------------------------------ the widgets
 
+  // The names of the data set are all lowercase, so the vocabulary has no capitals: the
+  // widgets read what is typed in lowercase (the tokenizer itself takes text as it is).
+  function capitals(text) {
+    var found = Array.from(new Set(Array.from(text).filter(function (ch) {
+      return ch !== ch.toLowerCase();
+    })));
+    return found.length ? found.map(function (ch) { return JSON.stringify(ch); }).join(', ') : '';
+  }
+
   function tokenizerWidget(root, data) {
     var input = el('input', {type: 'text', class: 'mg-input', value: data.example || 'emma',
                              'aria-label': 'a name to tokenize', spellcheck: 'false', autocomplete: 'off'});
     var chips = el('div', {class: 'mg-chips', 'aria-live': 'polite'});
     var ids = el('p', {class: 'mg-ids'});
     var note = el('p', {class: 'mg-note'});
+    var lower = el('p', {class: 'mg-note mg-lower'});
     root.appendChild(el('label', {class: 'mg-label'}, [document.createTextNode('Type a name: '), input]));
     root.appendChild(chips);
     root.appendChild(ids);
     root.appendChild(note);
+    root.appendChild(lower);
 
     function chip(text, id, cls) {
       return el('span', {class: 'mg-chip ' + (cls || '')},
@@ -164,7 +256,8 @@
     }
 
     function update() {
-      var tokens = tokenize(data, input.value);
+      var text = input.value.toLowerCase(), upper = capitals(input.value);
+      var tokens = tokenize(data, text);
       clear(chips);
       chips.appendChild(chip(BOS_SHOWN, String(data.BOS), 'mg-bos'));
       tokens.forEach(function (t) {
@@ -172,6 +265,8 @@
                                          : chip(t.ch, String(t.id)));
       });
       chips.appendChild(chip(BOS_SHOWN, String(data.BOS), 'mg-bos'));
+      lower.textContent = upper ? 'Read in lowercase: the names are all lowercase, so the vocabulary has no ' +
+        'capitals, and encode() itself, which takes the text as it is, would refuse ' + upper + '.' : '';
       var unknown = tokens.filter(function (t) { return t.id === null; });
       if (unknown.length) {
         var list = Array.from(new Set(unknown.map(function (t) { return JSON.stringify(t.ch); })));
@@ -181,7 +276,7 @@
           ', so encode() raises ValueError for this text.';
         root.classList.add('mg-has-unknown');
       } else {
-        ids.textContent = 'encode(' + JSON.stringify(input.value) + ') = [' +
+        ids.textContent = 'encode(' + JSON.stringify(text) + ') = [' +
           [data.BOS].concat(tokens.map(function (t) { return t.id; }), [data.BOS]).join(', ') + ']';
         note.textContent = (tokens.length + 2) + ' tokens: ' + tokens.length + ' characters and BOS at both ends.';
         root.classList.remove('mg-has-unknown');
@@ -192,25 +287,27 @@
   }
 
   function temperatureWidget(root, data) {
-    var select = el('select', {class: 'mg-select', 'aria-label': 'the beginning of the name'});
-    data.contexts.forEach(function (c, i) {
-      select.appendChild(el('option', {value: String(i),
-        text: c.prefix ? 'after "' + c.prefix + '"' : 'at the start (the first letter)'}));
-    });
+    var select = null, controls = [];
+    if (data.contexts.length > 1) {  // one context needs no choice
+      select = el('select', {class: 'mg-select', 'aria-label': 'the beginning of the name'});
+      data.contexts.forEach(function (c, i) {
+        select.appendChild(el('option', {value: String(i), text: c.prefix ? 'after "' + c.prefix + '"' : 'the first letter'}));
+      });
+      controls.push(el('label', {class: 'mg-label'}, [document.createTextNode('Next token: '), select]));
+    }
     var slider = el('input', {type: 'range', class: 'mg-slider', min: '0.1', max: '3', step: '0.05',
                               value: '1', 'aria-label': 'temperature'});
     var readout = el('output', {class: 'mg-readout'});
+    controls.push(el('label', {class: 'mg-label'}, [document.createTextNode('Temperature T = '), readout, slider]));
     var chart = barChart(data, 'probability of each next token');
     var summary = el('p', {class: 'mg-note', 'aria-live': 'polite'});
-    root.appendChild(el('div', {class: 'mg-controls'}, [
-      el('label', {class: 'mg-label'}, [document.createTextNode('The next token '), select]),
-      el('label', {class: 'mg-label'}, [document.createTextNode('Temperature T = '), readout, slider])]));
+    root.appendChild(el('div', {class: 'mg-controls'}, controls));
     root.appendChild(chart.node);
     root.appendChild(summary);
 
     function update() {
       var T = parseFloat(slider.value);
-      var logits = data.contexts[parseInt(select.value, 10)].logits;
+      var logits = data.contexts[select ? parseInt(select.value, 10) : 0].logits;
       var inv = Math.pow(T, -1);  // z / T, computed as the sampler computes it
       var probs = softmax(logits.map(function (z) { return z * inv; }));
       readout.textContent = T.toFixed(2);
@@ -220,7 +317,7 @@
         '(the perplexity, e to the entropy): ' + Math.exp(entropy).toFixed(1) + ' of ' + probs.length + '.';
     }
     slider.addEventListener('input', update);
-    select.addEventListener('change', update);
+    if (select) select.addEventListener('change', update);
     update();
   }
 
@@ -231,11 +328,16 @@
                              spellcheck: 'false', autocomplete: 'off'});
     var chips = el('div', {class: 'mg-chips'});
     var note = el('p', {class: 'mg-note mg-warn', 'aria-live': 'polite'});
-    var chart = barChart(data, 'the model\'s probability for each next character');
+    var lower = el('p', {class: 'mg-note mg-lower'});
+    var chart = barChart(data, 'next character: choose one to add it to the prefix', function (id) {
+      input.value += data.chars[id];
+      update();
+    });
     var top = el('p', {class: 'mg-note', 'aria-live': 'polite'});
     var grid = el('table', {class: 'mg-attention'});
     root.appendChild(el('label', {class: 'mg-label'}, [document.createTextNode('Prefix: '), input]));
     root.appendChild(chips);
+    root.appendChild(lower);
     root.appendChild(note);
     root.appendChild(el('p', {class: 'mg-heading', text: 'Next token'}));
     root.appendChild(chart.node);
@@ -244,7 +346,7 @@
     root.appendChild(el('div', {class: 'mg-scroll'}, [grid]));
 
     function update() {
-      var tokens = tokenize(data, input.value);
+      var tokens = tokenize(data, input.value.toLowerCase()), upper = capitals(input.value);
       var known = tokens.filter(function (t) { return t.id !== null; });
       var used = known.slice(0, maxChars), dropped = known.slice(maxChars);
       var unknown = tokens.filter(function (t) { return t.id === null; });
@@ -256,6 +358,7 @@
         chips.appendChild(el('span', {class: 'mg-chip ' + cls},
                              [el('span', {class: 'mg-chip-ch', text: t.ch === ' ' ? '\u2423' : t.ch})]));
       });
+      lower.textContent = upper ? 'Read in lowercase (' + upper + '): the names the model learned from are all lowercase.' : '';
       var notes = [];
       if (unknown.length) {
         notes.push('Skipped, not in the vocabulary: ' +
@@ -270,22 +373,24 @@
       var ids = used.map(function (t) { return t.id; });
       var result = run(model, ids);
       chart.update(result.probs);
-      root.setAttribute('data-prefix', used.map(function (t) { return t.ch; }).join(''));
       var prefix = used.map(function (t) { return t.ch; }).join('');
+      root.setAttribute('data-prefix', prefix);
       top.textContent = (prefix ? 'Most likely after "' + prefix + '"' : 'Most likely first letters') +
         ': ' + topList(data, result.probs, 5) + '.';
-      // one row per head: the weights of the last position over BOS and the prefix
+      // one row per head: the weights of the last position over BOS and the prefix, as a
+      // heat map in the theme's colours (computed here, so that every number keeps 4.5:1)
+      var colours = palette(root);
       clear(grid);
-      var head = el('tr', {}, [el('th', {text: ''})]);
-      [data.BOS].concat(ids).forEach(function (id) { head.appendChild(el('th', {text: shown(data, id)})); });
+      var head = el('tr', {}, [el('td')]);
+      [data.BOS].concat(ids).forEach(function (id) { head.appendChild(el('th', {text: shown(data, id), scope: 'col'})); });
       grid.appendChild(el('thead', {}, [head]));
       var body = el('tbody');
       result.attention[0].forEach(function (weights, h) {
-        var row = el('tr', {}, [el('th', {text: 'head ' + h})]);
+        var row = el('tr', {}, [el('th', {text: 'head ' + h, scope: 'row'})]);
         weights.forEach(function (a) {
-          var cell = el('td', {text: a.toFixed(2), 'data-w': String(a)});
-          cell.style.setProperty('--mg-w', a.toFixed(4));
-          if (a > 0.55) cell.classList.add('mg-strong');
+          var cell = el('td', {text: a.toFixed(2), 'data-w': String(a)}), look = heat(colours, a);
+          cell.style.backgroundColor = look.background;
+          cell.style.color = look.color;
           row.appendChild(cell);
         });
         body.appendChild(row);
@@ -293,6 +398,8 @@
       grid.appendChild(body);
     }
     input.addEventListener('input', update);
+    // the heat map follows the reader's switch between the light and the dark theme
+    new MutationObserver(update).observe(document.documentElement, {attributes: true, attributeFilter: ['data-theme']});
     update();
   }
 
