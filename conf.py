@@ -88,3 +88,6 @@ epub_use_index = False
 epub_show_urls = 'no'           # a link's address is not repeated in the text
 epub_tocdepth = 2
 html_domain_indices = False     # no "Python module index" page
+# the browser-Python files of the web edition (book/_ext/pyodide_book.py): not for the e-book
+epub_exclude_files = ['_static/pyrunner.py', '_static/pyworker.mjs', '_static/runcells.js',
+                      '_static/runcells.css']
