@@ -122,9 +122,9 @@ def test_an_edited_cell_prints_what_cpython_prints_and_errors_keep_the_session(v
     page = visit.open('03-autograd.html')
     page.set_default_timeout(BOOT)
     page.locator('.mg-switch').check()
-    # the page's first cell (its imports) is tagged hide-input: its editor stays in the closed
-    # toggle until the reader opens it, and then replaces the read-only source there too
-    hidden = page.locator('div.cell.tag_hide-input').first
+    # an exercise's solution is tagged hide-input: its editor stays in the closed toggle until
+    # the reader opens it, and then replaces the read-only source there too
+    hidden = page.locator('div.cell.tag_hide-input.tag_solution').first
     assert hidden.locator('.mg-editor').count() == 1 and not hidden.locator('.mg-editor').is_visible()
     hidden.locator('summary').click()
     assert hidden.locator('.mg-editor').is_visible() and not hidden.locator('.cell_input').is_visible()

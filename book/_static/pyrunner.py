@@ -82,7 +82,8 @@ def install_stubs():
     # using them says why it cannot
     plot = Missing('matplotlib')
     plot.pyplot = Missing('matplotlib.pyplot')
-    sys.modules.update({'matplotlib': plot, 'matplotlib.pyplot': plot.pyplot, 'numpy': Missing('numpy')})
+    sys.modules.update({'matplotlib': plot, 'matplotlib.pyplot': plot.pyplot, 'numpy': Missing('numpy'),
+                        'drawing': Missing('drawing')})  # the book's figure helpers (book/_ext)
 
 
 class Missing(types.ModuleType):

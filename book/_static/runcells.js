@@ -9,8 +9,8 @@
   var FILE = location.protocol === 'file:';
   var SERVE = 'To run the code, serve the book instead of opening the file: ' +
               'python -m http.server -d _build/html, then open http://127.0.0.1:8000/.';
-  // what the browser's Python lacks: figures (matplotlib, numpy) and processes
-  var FIGURE = /\bplt\.\w|\bnp\.\w/, PROCESSES = /multiprocessing|ProcessPool|subprocess/;
+  // what the browser's Python lacks: figures (matplotlib, numpy, the book's drawing helpers) and processes
+  var FIGURE = /\bplt\.\w|\bnp\.\w|\bdrawing\.\w/, PROCESSES = /multiprocessing|ProcessPool|subprocess/;
   var MISSING = 'is not available in the browser';  // the error of pyrunner.Missing
   function cannot(source) { return FIGURE.test(source) || PROCESSES.test(source); }
 
