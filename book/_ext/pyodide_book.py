@@ -98,8 +98,6 @@ def copy_pyodide(outdir):
     with zipfile.ZipFile(target / 'book.zip', 'w', zipfile.ZIP_DEFLATED) as pack:
         for module in sorted((ROOT / 'microgpt').glob('*.py')):
             pack.write(module, f'microgpt/{module.name}')
-        for helper in ('drawing.py',):  # the book's own helper a chapter imports from _ext/
-            pack.write(ROOT / 'book' / '_ext' / helper, f'book/_ext/{helper}')
         pack.write(data_file(), 'names.txt')
         if CHECKPOINT.is_file():  # the reference model the chapters load, as the build wrote it
             pack.write(CHECKPOINT, '_build/reference-run.json')
